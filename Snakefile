@@ -1,0 +1,21 @@
+# cellsynth: synthetic, fully-annotated microscopy data sets with denoising diffusion models.
+# Stages: demo_data -> convert -> index -> train -> simulate -> sketch -> synthesize -> evaluate
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/prepare.smk"
+include: "rules/train.smk"
+include: "rules/simulate.smk"
+include: "rules/sketch.smk"
+include: "rules/synthesize.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

@@ -1,0 +1,43 @@
+rule convert_image:
+    """One image -> normalised float32 HDF5 `data/image`, (C, Y, X) or (C, Z, Y, X) in [0, 1]."""
+    input:
+        convert_input,
+    output:
+        "results/{dataset}/h5/{image}.h5",
+    params:
+        ndim=lambda wc: dataset_config(wc)["ndim"],
+        channels=lambda wc: dataset_config(wc)["channels"],
+        axes=lambda wc: dataset_config(wc)["axes"],
+        h5_dataset=lambda wc: dataset_config(wc)["h5_dataset"],
+        normalize=lambda wc: dataset_config(wc)["normalize"],
+        rescale=lambda wc: dataset_config(wc)["rescale"],
+    log:
+        "logs/{dataset}/convert/{image}.log",
+    benchmark:
+        "benchmarks/{dataset}/convert/{image}.tsv"
+    conda:
+        "../envs/prepare.yaml"
+    script:
+        "../scripts/convert.py"
+
+
+rule index_dataset:
+    """All HDF5 files of a data set -> seeded train/val/test CSV lists."""
+    input:
+        h5_files,
+    output:
+        expand("results/{{dataset}}/index/{split}.csv", split=pipeline.SPLITS),
+    params:
+        split=lambda wc: dataset_config(wc)["split"],
+    log:
+        "logs/{dataset}/index.log",
+    conda:
+        "../envs/prepare.yaml"
+    script:
+        "../scripts/index.py"
+
+
+rule prepare:
+    """Target: convert and index every data set."""
+    input:
+        prepare_outputs(),

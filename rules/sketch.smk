@@ -1,0 +1,4 @@
+rule sketch:
+    """Target: the sketch stage for every data set (built in its own issue)."""
+    input:
+        [],

@@ -1,0 +1,27 @@
+"""Errors that carry one clear message for the user: which file or key, and what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CellsynthError(Exception):
+    """Base class of every error the workflow reports to users."""
+
+
+class InputError(CellsynthError, ValueError):
+    """A user-supplied file cannot be used. The message names the file and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class ConfigError(CellsynthError, ValueError):
+    """A config value is unusable. The message names the key and the problem."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config key '{key}': {problem}")
