@@ -130,7 +130,9 @@ def convert_image(
     if array.dtype.kind not in "uifb":
         raise InputError(source, f"has unsupported pixel type {array.dtype}")
     if array.ndim < ndim:
-        raise InputError(source, f"has {array.ndim} dims (shape {array.shape}) but ndim is {ndim}")
+        raise InputError(
+            source, f"is {array.ndim}D (shape {array.shape}) but the data set has ndim: {ndim}"
+        )
     in_axes = normalize_axes(axes) if axes else (file_axes or guess_axes(array.shape, ndim, source))
     image, out_axes = to_channel_first(array, in_axes, ndim, source)
     missing = [c for c in channels if c >= image.shape[0]]

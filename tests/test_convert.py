@@ -1,0 +1,185 @@
+"""convert: layouts, dtypes, channels, normalisation and clear errors on bad input."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workflow_lib.errors import InputError
+from workflow_lib.prepare.axes import guess_axes, to_channel_first
+from workflow_lib.prepare.convert import convert_image, percentiles
+
+
+def _ramp(shape, dtype=np.uint16):
+    x = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape) % 1000
+    return x.astype(dtype)
+
+
+def _read(path):
+    with h5py.File(path, "r") as f:
+        ds = f["data/image"]
+        return ds[()], dict(ds.attrs), ds.chunks, ds.compression
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_2d_any_dtype(tmp_path, dtype):
+    img = _ramp((40, 50), dtype)
+    tifffile.imwrite(tmp_path / "a.tif", img)
+    convert_image(tmp_path / "a.tif", tmp_path / "a.h5", ndim=2, channels=[0],
+                  normalize_percentiles=(0, 100))
+    data, attrs, chunks, compression = _read(tmp_path / "a.h5")
+    assert data.shape == (1, 40, 50) and data.dtype == np.float32
+    assert data.min() == 0.0 and data.max() == 1.0
+    assert attrs["axes"] == "CYX" and attrs["source_dtype"] == np.dtype(dtype).name
+    assert compression == "gzip" and chunks is not None
+    expected = (img.astype(np.float64) - img.min()) / (img.max() - img.min())
+    np.testing.assert_allclose(data[0], expected, atol=1e-6)
+
+
+def test_percentile_clipping(tmp_path):
+    img = np.zeros((100, 100), np.uint16)
+    img[:50] = 100
+    img[0, 0] = 60000  # a hot pixel must not squash the range
+    tifffile.imwrite(tmp_path / "a.tif", img)
+    attrs = convert_image(tmp_path / "a.tif", tmp_path / "a.h5", ndim=2, channels=[0],
+                          normalize_percentiles=(1, 99))
+    data = _read(tmp_path / "a.h5")[0]
+    assert attrs["percentile_values"].tolist() == [[0.0, 100.0]]
+    assert data[0, 0, 0] == 1.0 and data[0, 10, 10] == 1.0 and data[0, 90, 10] == 0.0
+
+
+@pytest.mark.parametrize(
+    "axes,shape,channels,expected",
+    [
+        ("ZCYX", (5, 3, 16, 20), [2, 0], (2, 5, 16, 20)),
+        ("CZYX", (2, 5, 16, 20), [1], (1, 5, 16, 20)),
+        ("ZYX", (6, 16, 20), [0], (1, 6, 16, 20)),
+        ("TZCYX", (1, 6, 2, 16, 20), [1], (1, 6, 16, 20)),
+    ],
+)
+def test_3d_layouts_with_metadata(tmp_path, axes, shape, channels, expected):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 4000, size=shape, dtype=np.uint16)
+    imagej = "".join(a for a in "TZCYX" if a in axes) == axes
+    tifffile.imwrite(tmp_path / "v.tif", img, imagej=imagej, metadata={"axes": axes})
+    convert_image(tmp_path / "v.tif", tmp_path / "v.h5", ndim=3, channels=channels,
+                  normalize_percentiles=(0, 100))
+    data, attrs, *_ = _read(tmp_path / "v.h5")
+    assert data.shape == expected and attrs["axes"] == "CZYX"
+    full = img[0] if axes.startswith("T") else img
+    src_axes = axes.lstrip("T")
+    if "C" not in src_axes:
+        full, src_axes = full[np.newaxis], "C" + src_axes
+    czyx = np.transpose(full, [src_axes.index(a) for a in "CZYX"])[channels].astype(np.float64)
+    lo = czyx.min(axis=(1, 2, 3), keepdims=True)
+    hi = czyx.max(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(data, (czyx - lo) / (hi - lo), atol=1e-6)
+
+
+def test_channel_order_is_kept(tmp_path):
+    img = np.stack([np.full((8, 8), v, np.uint16) for v in (1, 2, 3)])
+    img[:, 0, 0] = 0
+    tifffile.imwrite(tmp_path / "c.tif", img, imagej=True, metadata={"axes": "CYX"})
+    attrs = convert_image(tmp_path / "c.tif", tmp_path / "c.h5", ndim=2, channels=[2, 0],
+                          normalize_percentiles=(0, 100))
+    assert attrs["percentile_values"][:, 1].tolist() == [3.0, 1.0]
+
+
+def test_rgb_png_and_axes_override(tmp_path):
+    import imageio.v3 as iio
+
+    rgb = np.zeros((32, 40, 3), np.uint8)
+    rgb[..., 1] = np.arange(40, dtype=np.uint8)
+    iio.imwrite(tmp_path / "p.png", rgb)
+    convert_image(tmp_path / "p.png", tmp_path / "p.h5", ndim=2, channels=[1])
+    assert _read(tmp_path / "p.h5")[0].shape == (1, 32, 40)
+    # the same array without metadata, with the layout given in the config
+    tifffile.imwrite(tmp_path / "q.tif", np.ascontiguousarray(np.moveaxis(rgb, -1, 0)),
+                     photometric="minisblack")
+    convert_image(tmp_path / "q.tif", tmp_path / "q.h5", ndim=2, channels=[1], axes="CYX")
+    np.testing.assert_array_equal(_read(tmp_path / "q.h5")[0], _read(tmp_path / "p.h5")[0])
+
+
+def test_h5_input_and_rescale(tmp_path):
+    with h5py.File(tmp_path / "in.h5", "w") as f:
+        f["raw"] = _ramp((4, 16, 16))
+    convert_image(tmp_path / "in.h5", tmp_path / "out.h5", ndim=3, channels=[0],
+                  h5_dataset="raw", axes="ZYX", rescale=[2, 1, 0.5])
+    assert _read(tmp_path / "out.h5")[0].shape == (1, 8, 16, 8)
+
+
+def test_partial_nan_is_zeroed(tmp_path):
+    img = _ramp((20, 20), np.float32)
+    img[3, 4] = np.nan
+    tifffile.imwrite(tmp_path / "n.tif", img)
+    convert_image(tmp_path / "n.tif", tmp_path / "n.h5", ndim=2, channels=[0])
+    data = _read(tmp_path / "n.h5")[0]
+    assert np.isfinite(data).all() and data[0, 3, 4] == 0
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "empty.tif").write_bytes(b"")
+    (tmp_path / "text.tif").write_text("this is not an image\n")
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, _ramp((64, 64)))
+    (tmp_path / "truncated.tif").write_bytes(good.read_bytes()[:300])
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((8, 8), np.nan, np.float32))
+    tifffile.imwrite(tmp_path / "const.tif", np.full((8, 8), 7, np.uint16))
+    return {
+        "empty.tif": ("empty", dict(ndim=2, channels=[0])),
+        "text.tif": ("not a readable TIFF", dict(ndim=2, channels=[0])),
+        "truncated.tif": ("TIFF", dict(ndim=2, channels=[0])),
+        "nan.tif": ("no finite values", dict(ndim=2, channels=[0])),
+        "const.tif": ("constant", dict(ndim=2, channels=[0])),
+        "good.tif": ("ndim: 3", dict(ndim=3, channels=[0])),
+        "missing.tif": ("not found", dict(ndim=2, channels=[0])),
+    }
+
+
+def test_bad_inputs_name_file_and_problem(tmp_path):
+    for name, (problem, kwargs) in _bad_inputs(tmp_path).items():
+        out = tmp_path / f"{name}.h5"
+        with pytest.raises(InputError) as err:
+            convert_image(tmp_path / name, out, **kwargs)
+        assert name in str(err.value) and problem in str(err.value), str(err.value)
+        assert not out.exists()
+        assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_missing_channel(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", _ramp((2, 8, 8)), imagej=True, metadata={"axes": "CYX"})
+    with pytest.raises(InputError, match=r"a\.tif: channel 3 does not exist \(the image has 2"):
+        convert_image(tmp_path / "a.tif", tmp_path / "a.h5", ndim=2, channels=[0, 3])
+
+
+@pytest.mark.parametrize(
+    "shape,ndim,expected",
+    [((64, 64), 2, "YX"), ((3, 64, 64), 2, "CYX"), ((64, 64, 3), 2, "YXC"),
+     ((20, 64, 64), 3, "ZYX"), ((20, 2, 64, 64), 3, "ZCYX"), ((2, 20, 64, 64), 3, "CZYX")],
+)
+def test_guess_axes(shape, ndim, expected):
+    assert guess_axes(shape, ndim) == expected
+
+
+def test_guess_axes_ambiguous_asks_for_axes():
+    with pytest.raises(InputError, match="set the data set's 'axes'"):
+        guess_axes((20, 30, 64, 64), 3, "x.tif")
+
+
+def test_time_series_rejected():
+    with pytest.raises(InputError, match="time series"):
+        to_channel_first(np.zeros((3, 8, 8)), "TYX", 2, "t.tif")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(st.integers(0, 65535), min_size=2, max_size=300),
+    q=st.tuples(st.floats(0, 100), st.floats(0, 100)),
+)
+def test_histogram_percentiles_match_numpy(data, q):
+    arr = np.array(data, dtype=np.uint16)
+    np.testing.assert_allclose(percentiles(arr, *q), np.percentile(arr, q), rtol=1e-9, atol=1e-6)

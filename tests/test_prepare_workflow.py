@@ -1,0 +1,92 @@
+"""The prepare stage end to end with Snakemake, and config errors users see at start-up."""
+
+from __future__ import annotations
+
+import csv
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from conftest import run_snakemake
+
+from workflow_lib.errors import ConfigError
+from workflow_lib.pipeline import dataset_images
+
+
+def _config(images: str, **extra) -> dict:
+    ds = {"images": images, "ndim": 2, "split": {"val": 0.25, "test": 0.25, "seed": 0},
+          "model": {"patch_size": [32, 32]}}
+    ds.update(extra)
+    return {"datasets": {"tiny": ds}}
+
+
+def _write_images(folder, n=4, shape=(48, 40)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        tifffile.imwrite(folder / f"img{i}.tif", rng.integers(0, 5000, shape, dtype=np.uint16))
+
+
+@pytest.mark.e2e
+def test_prepare_end_to_end(tmp_path):
+    _write_images(tmp_path / "raw")
+    run_snakemake(tmp_path, _config("raw/*.tif"), "prepare")
+    for i in range(4):
+        with h5py.File(tmp_path / f"results/tiny/h5/img{i}.h5", "r") as f:
+            assert f["data/image"].shape == (1, 48, 40)
+            assert f["data/image"].dtype == np.float32
+    counts = {}
+    for split in ("train", "val", "test"):
+        with open(tmp_path / f"results/tiny/index/{split}.csv") as f:
+            counts[split] = len(list(csv.DictReader(f)))
+    assert counts == {"train": 2, "val": 1, "test": 1}
+    assert (tmp_path / "logs/tiny/convert/img0.log").is_file()
+    # nothing left to do on a second run
+    dry = run_snakemake(tmp_path, _config("raw/*.tif"), "prepare", "-n")
+    assert "Nothing to be done" in dry.stdout
+
+
+@pytest.mark.e2e
+def test_bad_image_fails_with_clear_message(tmp_path):
+    _write_images(tmp_path / "raw", n=2)
+    (tmp_path / "raw" / "broken.tif").write_text("not an image")
+    proc = run_snakemake(tmp_path, _config("raw/*.tif"), "prepare", "--keep-going", check=False)
+    assert proc.returncode != 0
+    assert "raw/broken.tif: not a readable TIFF" in proc.stdout
+    assert not (tmp_path / "results/tiny/h5/broken.h5").exists()
+    assert (tmp_path / "results/tiny/h5/img0.h5").exists()  # --keep-going converted the rest
+
+
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ({"datasets": {"tiny": {"images": "x/*.tif", "colour": 1}}}, "colour"),
+        ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 4}}}, "ndim"),
+        ({"datasets": {"tiny": {"images": "x/*.tif", "channels": "0"}}}, "channels"),
+        ({"datasets": {"tiny": {"images": "x/*.tif", "split": {"val": 2}}}}, "val"),
+        ({"datasets": {"tiny": {"images": "nothing/*.tif"}}}, "matches no file"),
+        ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 3}}}, "patch_size"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, config, message):
+    _write_images(tmp_path / "x", n=1)
+    proc = run_snakemake(tmp_path, config, "prepare", "-n", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout, proc.stdout[-3000:]
+
+
+def test_dataset_images_known_files_and_collisions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    known = ["resources/demo/images/a.tif", "resources/demo/masks/a.tif"]
+    assert dataset_images("d", "resources/demo/images/*.tif", known) == {
+        "a": "resources/demo/images/a.tif"
+    }
+    for sub in ("p", "q"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "same.tif").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="share the name 'same'"):
+        dataset_images("d", "*/same.tif")
+    (tmp_path / "p" / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not a supported image"):
+        dataset_images("d", "p/*")
