@@ -1,0 +1,118 @@
+"""Reading kind-specific simulation parameters with one clear error per bad value.
+
+The JSON schema cannot say which keys each ``kind`` takes, so every kind reads its ``params``
+through :class:`Params`, which knows the config key prefix (e.g.
+``datasets.nuclei.simulations.spread.params``) and rejects unknown keys and bad values with a
+:class:`~workflow_lib.errors.ConfigError` naming the full key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workflow_lib.errors import ConfigError
+
+
+class Params:
+    """Typed, validated access to one simulation's ``params`` mapping."""
+
+    def __init__(self, params: Mapping[str, Any] | None, prefix: str = "params"):
+        self._params = dict(params or {})
+        self.prefix = prefix
+        self._used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        """Full config key of parameter ``name`` (for error messages)."""
+        return f"{self.prefix}.{name}"
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.key(name), problem)
+
+    def _get(self, name: str, default: Any) -> Any:
+        self._used.add(name)
+        return self._params.get(name, default)
+
+    def number(
+        self,
+        name: str,
+        default: float,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        integer: bool = False,
+    ) -> float:
+        """A scalar in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
+        value = self._get(name, default)
+        return self._check_scalar(name, value, low, high, low_open, integer)
+
+    def _check_scalar(self, name, value, low, high, low_open, integer):
+        kind = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(name, f"must be {kind}, got {value!r}")
+        if integer and int(value) != value:
+            raise self.error(name, f"must be {kind}, got {value!r}")
+        if low is not None and (value <= low if low_open else value < low):
+            raise self.error(name, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
+        if high is not None and value > high:
+            raise self.error(name, f"must be <= {high}, got {value!r}")
+        return int(value) if integer else float(value)
+
+    def range(
+        self,
+        name: str,
+        default: float | Sequence[float],
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        integer: bool = False,
+    ) -> tuple[float, float]:
+        """A ``[min, max]`` pair (a single number means ``[x, x]``), each in the bounds."""
+        value = self._get(name, default)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value, value]
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise self.error(name, f"must be a number or a [min, max] pair, got {value!r}")
+        lo, hi = (self._check_scalar(name, v, low, high, low_open, integer) for v in value)
+        if lo > hi:
+            raise self.error(name, f"min ({lo}) must be <= max ({hi})")
+        return lo, hi
+
+    def vector(
+        self, name: str, default: Sequence[float], length: int, low: float | None = None,
+        low_open: bool = False,
+    ) -> tuple[float, ...]:
+        """A list of ``length`` numbers (one number is repeated)."""
+        value = self._get(name, default)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value] * length
+        if not isinstance(value, (list, tuple)) or len(value) != length:
+            raise self.error(name, f"must be a number or a list of {length} numbers, got {value!r}")
+        return tuple(self._check_scalar(name, v, low, None, low_open, False) for v in value)
+
+    def choice(self, name: str, default: str, options: Sequence[str]) -> str:
+        value = self._get(name, default)
+        if value not in options:
+            raise self.error(name, f"must be one of {', '.join(map(str, options))}; got {value!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._get(name, default)
+        if not isinstance(value, bool):
+            raise self.error(name, f"must be true or false, got {value!r}")
+        return value
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._get(name, default)
+        if not isinstance(value, str) or not value:
+            raise self.error(name, "is required: a non-empty string" if value is None
+                             else f"must be a non-empty string, got {value!r}")
+        return value
+
+    def finish(self) -> None:
+        """Reject keys no reader asked for (typos must not pass silently)."""
+        unknown = sorted(set(self._params) - self._used)
+        if unknown:
+            raise self.error(
+                unknown[0], f"unknown parameter; this kind takes: {', '.join(sorted(self._used))}"
+            )
