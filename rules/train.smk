@@ -1,4 +1,38 @@
-rule train:
-    """Target: the train stage for every data set (built in its own issue)."""
+def train_outputs():
+    return expand("results/{dataset}/model/model.pt", dataset=DATASETS)
+
+
+rule train_model:
+    """Train the diffusion model of one data set on its train split (resumes from checkpoints/)."""
     input:
-        [],
+        train="results/{dataset}/index/train.csv",
+        val="results/{dataset}/index/val.csv",
+        h5=h5_files,
+    output:
+        model="results/{dataset}/model/model.pt",
+        loss=report("results/{dataset}/model/loss.png", category="Training"),
+        samples=report("results/{dataset}/model/samples.png", category="Training"),
+    params:
+        dataset=dataset_config,
+        device=config["device"],
+        require_gpu=config["require_gpu"],
+        # not an output: Snakemake deletes outputs before a rerun, and checkpoints must
+        # survive a killed job so the rerun resumes
+        checkpoint_dir=lambda wc: f"results/{wc.dataset}/model/checkpoints",
+    threads: 4
+    resources:
+        gpu=1,
+    log:
+        "logs/{dataset}/train.log",
+    benchmark:
+        "benchmarks/{dataset}/train.tsv"
+    conda:
+        "../envs/diffusion.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule train:
+    """Target: a trained model for every data set."""
+    input:
+        train_outputs(),

@@ -1,0 +1,122 @@
+"""SDEdit synthesis: sketch in [-1, 1] -> realistic image in [0, 1], tiled, any 2D/3D size."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from workflow_lib.device import autocast_dtype, generator
+from workflow_lib.diffusion.samplers import network_evaluations, sample, sdedit_start
+from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.tiling import TiledDenoiser
+from workflow_lib.diffusion.unet import UNet
+from workflow_lib.errors import InputError
+
+log = logging.getLogger("cellsynth")
+
+
+def to_layout(array: np.ndarray, axes: str, ndim: int, path: str = "") -> tuple[np.ndarray, bool]:
+    """Bring an array read from a TIFF into the workflow layout (T, C, [Z,] Y, X).
+
+    ``axes`` are the file's letters ('' if unknown; ImageJ drops singleton axes, which are put
+    back). Returns ``(array of shape (T, C, *spatial), has_time)``; without a T axis T = 1.
+    """
+    spatial = "ZYX"[3 - ndim :]
+    if not axes:
+        guess = {ndim: spatial, ndim + 1: "C" + spatial, ndim + 2: "TC" + spatial}
+        if array.ndim not in guess:
+            raise InputError(path, f"shape {array.shape} is not a {ndim}D (T, C, ...) sketch")
+        axes = guess[array.ndim]
+    if not set(spatial) <= set(axes) or set(axes) - set("TC" + spatial):
+        raise InputError(path, f"axes '{axes}' do not describe a {ndim}D sketch (want [T]C{spatial})")
+    has_time = "T" in axes
+    for letter in "TC":
+        if letter not in axes:
+            array, axes = array[None], letter + axes
+    order = "TC" + spatial
+    return np.transpose(array, [axes.index(a) for a in order]), has_time
+
+
+def channel_batch(sketch: np.ndarray, model_channels: int, path: str = "") -> np.ndarray:
+    """(T, C, *S) sketch -> (N, model_channels, *S) batch of independent network inputs.
+
+    C == model channels: synthesised jointly. A 1-channel model and C > 1: every channel on
+    its own (N = T * C). Anything else raises :class:`InputError`.
+    """
+    t, c, *spatial = sketch.shape
+    if c == model_channels:
+        return sketch
+    if model_channels == 1:
+        return sketch.reshape(t * c, 1, *spatial)
+    raise InputError(
+        path, f"sketch has {c} channels but the model was trained on {model_channels}"
+    )
+
+
+def _pad_to(x: np.ndarray, tile: Sequence[int], multiple: int) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Reflect-pad spatial axes shorter than their tile up to a size the network accepts."""
+    pads = [(0, 0), (0, 0)]
+    for s, t in zip(x.shape[2:], tile):
+        pads.append((0, math.ceil(s / multiple) * multiple - s if s < t else 0))
+    crop = tuple(slice(0, s) for s in x.shape)
+    return np.pad(x, pads, mode="symmetric"), crop
+
+
+def synthesize(
+    sketch: np.ndarray,
+    net: UNet,
+    schedule: NoiseSchedule,
+    params: Mapping[str, Any],
+    device: torch.device,
+    seeds: Sequence[int] = (0,),
+    progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
+) -> np.ndarray:
+    """Turn sketches ``(N, C, *spatial)`` in [-1, 1] into images of the same shape in [0, 1].
+
+    ``params``: t_start, sampler, steps, tile, overlap, batch (tiles per network call), blur
+    (Gaussian sigma of the sketch, pixels), clip. ``seeds`` seed the noise (same seeds, same
+    device -> same output). Spatial sizes need not fit the tile: tiles overlap and are blended at
+    every step; axes shorter than a tile are padded.
+    """
+    tile = [int(t) for t in params["tile"]]
+    if any(t % net.multiple for t in tile):
+        raise ValueError(f"tile {tile} must be a multiple of {net.multiple} on every axis")
+    x0 = ndimage.gaussian_filter(
+        sketch.astype(np.float32), sigma=[0, 0] + [params["blur"]] * (sketch.ndim - 2)
+    )
+    x0, crop = _pad_to(x0, tile, net.multiple)
+    tiled = TiledDenoiser(
+        net,
+        x0.shape[2:],
+        tile,
+        int(params["overlap"]),
+        int(params["batch"]),
+        device,
+        autocast_dtype(device),
+    )
+    nfe = network_evaluations(params["sampler"], params["t_start"], params["steps"])
+    log.info(
+        "synthesis of %s: %d tile(s) of %s per image, %s sampler, %d network evaluations",
+        sketch.shape, tiled.tiles_per_image, tiled.tile, params["sampler"], nfe,
+    )
+    gen = generator(device, *seeds)
+    with torch.inference_mode():
+        x = sdedit_start(torch.from_numpy(x0).to(device), schedule, params["t_start"], gen)
+        out = sample(
+            tiled,
+            x,
+            schedule,
+            params["t_start"],
+            params["sampler"],
+            params["steps"],
+            generator=gen,
+            clip=params["clip"],
+            progress=progress,
+        )
+    return ((out.float().cpu().numpy()[crop] + 1) / 2).clip(0, 1)

@@ -1,0 +1,186 @@
+"""Training loop: random patches, noise prediction, EMA, checkpoints and resume after a kill.
+
+Every step draws its patches, timesteps and noise from generators seeded by (seed, step), and
+checkpoints hold the optimiser and EMA states, so a run resumed from a checkpoint continues
+exactly as the uninterrupted run would have (on the same device).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workflow_lib.device import autocast_dtype
+from workflow_lib.diffusion.data import PatchSampler
+from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.unet import UNet
+from workflow_lib.io import atomic_path
+
+log = logging.getLogger("cellsynth")
+
+CHECKPOINT = "last.pt"
+# Seed stream tags, so training steps and validation never share random numbers.
+_TRAIN, _VAL = 0, 1
+
+
+@dataclass
+class History:
+    """Loss per training step and validation loss (EMA weights) at its steps."""
+
+    loss: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+def config_hash(meta: Mapping[str, Any]) -> str:
+    """Fingerprint of everything that shapes a training run; a checkpoint resumes only on a match."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _batch(
+    sampler: PatchSampler, schedule: NoiseSchedule, n: int, seeds: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_t, t, noise) on the CPU for one step, fully determined by ``seeds``."""
+    x0 = torch.from_numpy(sampler.batch(np.random.default_rng(list(seeds)), n))
+    gen = torch.Generator().manual_seed(
+        int(np.random.SeedSequence(list(seeds)).generate_state(1)[0])
+    )
+    t = torch.randint(0, schedule.timesteps, (n,), generator=gen)
+    noise = torch.randn(x0.shape, generator=gen)
+    return schedule.q_sample(x0, t, noise), t, noise
+
+
+class Trainer:
+    """Trains a :class:`UNet` on patches from ``sampler``; see :meth:`run`.
+
+    ``model_cfg`` is the data set's ``model`` config block (patch_size, features, levels,
+    timesteps, schedule, train: steps, batch_size, lr, seed, ema, checkpoint_every, val_every,
+    val_batches, augment); ``meta`` the plain dict stored with checkpoints and the model
+    (its hash decides whether a checkpoint may be resumed).
+    """
+
+    def __init__(
+        self,
+        model_cfg: Mapping[str, Any],
+        spatial_dims: int,
+        channels: int,
+        meta: Mapping[str, Any],
+        device: torch.device,
+    ):
+        self.cfg = model_cfg
+        self.train_cfg = model_cfg["train"]
+        self.meta = dict(meta)
+        self.hash = config_hash(self.meta)
+        self.device = device
+        self.schedule = NoiseSchedule.create(model_cfg["schedule"], model_cfg["timesteps"])
+        torch.manual_seed(self.train_cfg["seed"])
+        self.net = UNet(spatial_dims, channels, model_cfg["features"], model_cfg["levels"]).to(device)
+        self.ema = copy.deepcopy(self.net).requires_grad_(False)
+        self.opt = torch.optim.RAdam(self.net.parameters(), lr=self.train_cfg["lr"])
+        self.amp = autocast_dtype(device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.history = History()
+        self.step = 0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "hash": self.hash,
+            "step": self.step,
+            "net": self.net.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "history": asdict(self.history),
+        }
+
+    def save_checkpoint(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(self.state(), tmp)
+
+    def try_resume(self, path: Path) -> bool:
+        """Load ``path`` when it exists and was made with the same config; True if resumed."""
+        if not path.is_file():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # a half-written or foreign file: start over, say why
+            log.warning("checkpoint %s unreadable (%s); training from scratch", path, exc)
+            return False
+        if state.get("hash") != self.hash:
+            log.warning(
+                "checkpoint %s was made with another config (hash %s, now %s); training from scratch",
+                path, state.get("hash"), self.hash,
+            )
+            return False
+        self.net.load_state_dict(state["net"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["opt"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history = History(**state["history"])
+        self.step = int(state["step"])
+        log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    def _loss(self, net: UNet, xt: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        xt, t, noise = (v.to(self.device, non_blocking=True) for v in (xt, t, noise))
+        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+            pred = net(xt, t)
+        return torch.nn.functional.mse_loss(pred.float(), noise)
+
+    def _ema_update(self) -> None:
+        # warm-up: early weights change fast, so a short effective horizon at the start
+        decay = min(self.train_cfg["ema"], (1 + self.step) / (10 + self.step))
+        ema_p = list(self.ema.parameters())
+        torch._foreach_lerp_(ema_p, [p.detach() for p in self.net.parameters()], 1 - decay)
+
+    def validate(self, batches: list[tuple[torch.Tensor, ...]]) -> float:
+        with torch.inference_mode():
+            return float(np.mean([self._loss(self.ema, *b).item() for b in batches]))
+
+    def run(
+        self,
+        train: PatchSampler,
+        val: PatchSampler | None,
+        checkpoint: Path,
+        progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
+    ) -> None:
+        """Train up to ``train.steps``, resuming from ``checkpoint`` where possible.
+
+        Validation loss (EMA weights, fixed patches/timesteps/noise from ``val``) every
+        ``val_every`` steps and at the end; a checkpoint every ``checkpoint_every`` steps.
+        """
+        cfg = self.train_cfg
+        seed, n = cfg["seed"], cfg["batch_size"]
+        self.try_resume(checkpoint)
+        val_batches = [
+            _batch(val, self.schedule, n, (seed, _VAL, i)) for i in range(cfg["val_batches"])
+        ] if val is not None else []
+        self.net.train()
+        for step in progress(range(self.step, cfg["steps"])):
+            loss = self._loss(self.net, *_batch(train, self.schedule, n, (seed, _TRAIN, step)))
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.step = step + 1
+            self._ema_update()
+            self.history.loss.append(loss.item())
+            last = self.step == cfg["steps"]
+            if val_batches and (self.step % cfg["val_every"] == 0 or last):
+                self.history.val_steps.append(self.step)
+                self.history.val_loss.append(self.validate(val_batches))
+                log.info(
+                    "step %d: train loss %.4f, val loss %.4f",
+                    self.step, np.mean(self.history.loss[-cfg["val_every"]:]), self.history.val_loss[-1],
+                )
+            if self.step % cfg["checkpoint_every"] == 0 or last:
+                self.save_checkpoint(checkpoint)
