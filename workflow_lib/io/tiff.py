@@ -47,11 +47,14 @@ def write_tiff(path: str | Path, array: np.ndarray, axes: str, compress: bool = 
         )
 
 
-def read_tiff(path: str | Path) -> tuple[np.ndarray, str]:
+def read_tiff(path: str | Path, axes: str | None = None) -> tuple[np.ndarray, str]:
     """Read a TIFF and return ``(array, axes)``; ``axes`` from its metadata, '' if unknown.
 
-    Raises :class:`InputError` naming the file when it is missing, empty, truncated or not a
-    TIFF at all.
+    With ``axes`` given (e.g. ``"CYX"``), the array is brought into exactly that layout:
+    ImageJ files drop singleton axes (a ``(1, Y, X)`` array reads back as ``(Y, X)``), so
+    missing axes are re-inserted with size 1 and surplus singleton axes are removed.
+    Raises :class:`InputError` naming the file when it is missing, empty, truncated, not a
+    TIFF at all, or cannot be brought into ``axes``.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,12 +64,33 @@ def read_tiff(path: str | Path) -> tuple[np.ndarray, str]:
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            axes = series.axes if series.axes and "Q" not in series.axes else ""
+            file_axes = series.axes if series.axes and "Q" not in series.axes else ""
             array = series.asarray()
     except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
         raise InputError(path, f"not a readable TIFF ({exc})") from exc
     if array.size == 0:
         raise InputError(path, "image has no pixels")
-    if len(axes) != array.ndim:
-        axes = ""
-    return array, axes.replace("S", "C")
+    if len(file_axes) != array.ndim:
+        file_axes = ""
+    file_axes = file_axes.replace("S", "C")
+    if axes is None:
+        return array, file_axes
+    return _to_axes(array, file_axes, axes, path), axes
+
+
+def _to_axes(array: np.ndarray, have: str, want: str, path: Path) -> np.ndarray:
+    """Squeeze, expand and transpose ``array`` from axes ``have`` to axes ``want``."""
+    if not have:
+        if array.ndim == len(want):
+            return array
+        raise InputError(path, f"has shape {array.shape} without axes metadata; expected {want}")
+    for a in have:
+        if a not in want:
+            if array.shape[have.index(a)] != 1:
+                raise InputError(path, f"has axes {have} (shape {array.shape}); expected {want}")
+            array = np.take(array, 0, axis=have.index(a))
+            have = have.replace(a, "")
+    for a in want:
+        if a not in have:
+            array, have = array[np.newaxis], a + have
+    return np.transpose(array, [have.index(a) for a in want])
