@@ -59,3 +59,20 @@ def centroids(labels: np.ndarray, n: int) -> np.ndarray:
         return np.zeros((0, labels.ndim))
     return np.asarray(ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels,
                                              np.arange(1, n + 1)), dtype=float).reshape(n, labels.ndim)
+
+
+def inner(labels: np.ndarray) -> np.ndarray:
+    """Bool mask of instance pixels whose face neighbours all carry the same id.
+
+    Pixels on the image border count as not inner. Its complement within instances is the
+    inner boundary (the outermost ring of pixels of every instance).
+    """
+    same = labels > 0
+    for ax in range(labels.ndim):
+        for shift in (1, -1):
+            nb = np.roll(labels, shift, axis=ax)
+            edge = [slice(None)] * labels.ndim
+            edge[ax] = 0 if shift == 1 else -1
+            nb[tuple(edge)] = 0
+            same &= nb == labels
+    return same

@@ -102,16 +102,3 @@ def simulate_membranes(shape: tuple[int, ...], p: Params, rng: np.random.Generat
     p.finish()
     return relabel(cells)[None]
 
-
-def inner(cells: np.ndarray) -> np.ndarray:
-    """Bool mask of cell pixels whose face neighbours all carry the same id (not on a membrane)."""
-    same = cells > 0
-    for ax in range(cells.ndim):
-        for shift in (1, -1):
-            nb = np.roll(cells, shift, axis=ax)
-            edge = [slice(None)] * cells.ndim
-            edge[ax] = 0 if shift == 1 else -1
-            nb[tuple(edge)] = 0
-            same &= nb == cells
-    return same
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from workflow_lib.simulate.labels import largest_components, sizes
-from workflow_lib.simulate.membranes import inner, tessellate
+from workflow_lib.simulate.labels import inner, largest_components, sizes
+from workflow_lib.simulate.membranes import tessellate
 from workflow_lib.simulate.nuclei import make_shapes, paint, read_shape_params
 from workflow_lib.simulate.params import Params
 

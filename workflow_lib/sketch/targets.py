@@ -1,0 +1,47 @@
+"""Per-pixel targets for segmentation training: boundary and signed distance maps."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from workflow_lib.simulate.labels import inner
+
+
+def depth(labels: np.ndarray) -> np.ndarray:
+    """Distance (pixels, float32) from each instance pixel to the nearest pixel outside its
+    instance, counting the instance's outermost ring as 1; 0 on background.
+
+    ``labels``: spatial (Y, X) or (Z, Y, X). Touching instances are separated properly: the
+    nearest pixel of the inner boundary of any instance is always one of the own instance's.
+    """
+    cell = labels > 0
+    ring = cell & ~inner(labels)
+    if not ring.any():
+        return np.zeros(labels.shape, np.float32)
+    d = ndimage.distance_transform_edt(~ring) + 1.0
+    return np.where(cell, d, 0.0).astype(np.float32)
+
+
+def boundary(labels: np.ndarray) -> np.ndarray:
+    """uint8 mask of the inner boundary: instance pixels with a face neighbour of another id
+    (background or another instance) or on the image border. Spatial in, spatial out."""
+    return ((labels > 0) & ~inner(labels)).astype(np.uint8)
+
+
+def signed_distance(labels: np.ndarray) -> np.ndarray:
+    """float32 signed distance: :func:`depth` inside instances (>= 1), minus the distance to
+    the nearest instance pixel on background (<= -1; all -inf-free: an empty mask gives 0)."""
+    inside = depth(labels)
+    cell = labels > 0
+    if not cell.any():
+        return inside
+    outside = ndimage.distance_transform_edt(~cell)
+    return np.where(cell, inside, -outside).astype(np.float32)
+
+
+def per_slice(fn, labels: np.ndarray, spatial: int) -> np.ndarray:
+    """Apply a spatial function to every leading-axis slice of ``labels`` (C or T, C axes)."""
+    lead = labels.shape[: labels.ndim - spatial]
+    flat = labels.reshape((-1, *labels.shape[-spatial:]))
+    return np.stack([fn(x) for x in flat]).reshape((*lead, *flat.shape[1:]))
