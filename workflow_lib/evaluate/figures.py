@@ -1,0 +1,147 @@
+"""Report figures of one simulation's evaluation (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from skimage.segmentation import find_boundaries  # noqa: E402
+
+from workflow_lib.evaluate.views import Unit  # noqa: E402
+from workflow_lib.io import atomic_path  # noqa: E402
+
+SOURCES = ("synthetic", "sketch", "real")
+COLORS = {"real": "tab:green", "sketch": "tab:orange", "synthetic": "tab:blue"}
+
+
+def save(fig: plt.Figure, path: str | Path) -> None:
+    """Write a figure as PNG atomically and free it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _plane(array: np.ndarray) -> np.ndarray:
+    """The middle z plane of a 3D array, the array itself in 2D."""
+    return array[array.shape[0] // 2] if array.ndim == 3 else array
+
+
+def _outlined(image: np.ndarray, labels: np.ndarray, color=(1.0, 0.2, 0.2)) -> np.ndarray:
+    """Grey image as RGB with instance outlines painted in ``color``."""
+    lo, hi = np.percentile(image, [1, 99.8])
+    grey = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    rgb[find_boundaries(labels, mode="inner")] = color
+    return rgb
+
+
+def sample_grid(
+    real: Sequence[np.ndarray],
+    sketches: Sequence[Unit],
+    units: Sequence[Unit],
+    preds: Sequence[np.ndarray],
+    rows: int = 3,
+) -> plt.Figure:
+    """Rows of: real test image | sketch | synthetic | synthetic + simulated mask | classical
+    segmentation of the synthetic image. 3D shows the middle z plane."""
+    rows = max(1, min(rows, len(units)))
+    titles = ["real (test split)", "sketch", "synthetic", "synthetic + mask", "classical segm."]
+    fig, axes = plt.subplots(rows, 5, figsize=(15, 3.1 * rows), squeeze=False)
+    for r in range(rows):
+        unit = units[r]
+        image, labels = _plane(unit.image), _plane(unit.labels)
+        panels = [
+            real[r % len(real)] if real else None,
+            _plane(sketches[r].image) if r < len(sketches) else None,
+            image,
+            _outlined(image, labels),
+            _outlined(image, _plane(preds[r]), color=(1.0, 0.8, 0.0)),
+        ]
+        for c, panel in enumerate(panels):
+            ax = axes[r, c]
+            ax.axis("off")
+            if panel is None:
+                ax.text(0.5, 0.5, "n/a", ha="center", va="center")
+            else:
+                ax.imshow(panel, cmap="gray", interpolation="nearest")
+            if r == 0:
+                ax.set_title(titles[c])
+    fig.tight_layout()
+    return fig
+
+
+def distributions(histograms: Mapping[str, Any], spectra: Mapping[str, Any]) -> plt.Figure:
+    """Intensity histograms and radial power spectra of real, sketch and synthetic images."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name in ("real", "sketch", "synthetic"):
+        hist, spec = histograms.get(name), spectra.get(name)
+        if hist is not None:
+            x = (np.arange(len(hist)) + 0.5) / len(hist)
+            left.plot(x, hist, label=name, color=COLORS[name])
+        if spec is not None:
+            f = (np.arange(len(spec)) + 0.5) * 0.5 / len(spec)
+            right.semilogy(f, spec, label=name, color=COLORS[name])
+    left.set(xlabel="intensity", ylabel="fraction of pixels", title="intensity histogram")
+    right.set(xlabel="frequency (cycles / pixel)", ylabel="power", title="radial power spectrum")
+    left.legend()
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> plt.Figure:
+    """Downstream segmenter training loss per training source."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name in SOURCES:
+        values = losses.get(name)
+        if values:
+            ax.plot(np.arange(1, len(values) + 1), values, label=f"trained on {name}",
+                    color=COLORS[name], alpha=0.8)
+    if not any(losses.get(n) for n in SOURCES):
+        ax.text(0.5, 0.5, "no segmenter trained (no real masks)", ha="center",
+                transform=ax.transAxes)
+    ax.set(xlabel="step", ylabel="weighted cross-entropy", title="downstream segmenter loss")
+    if ax.lines:
+        ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def _bars(ax: plt.Axes, names: Sequence[str], values: Sequence[float | None], title: str) -> None:
+    shown = [np.nan if v is None else v for v in values]
+    bars = ax.bar(names, shown, color=[COLORS.get(n, "grey") for n in names])
+    for bar, v in zip(bars, values):
+        label = "n/a" if v is None else f"{v:.3f}"
+        ax.text(bar.get_x() + bar.get_width() / 2, 0 if v is None else v, label,
+                ha="center", va="bottom")
+    ax.set_title(title)
+
+
+def summary(metrics: Mapping[str, Any]) -> plt.Figure:
+    """At a glance: downstream F1/AP per training source, realism distances, fidelity F1."""
+    down, real = metrics["downstream"], metrics["realism"]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    _bars(axes[0], SOURCES, [down[n].get("f1") for n in SOURCES], "downstream F1@0.5 on real")
+    _bars(axes[1], SOURCES, [down[n].get("ap_50_95") for n in SOURCES], "downstream AP 0.5:0.95")
+    names = ["sketch", "synthetic", "real"]
+    for ax, key, title in (
+        (axes[2], "kid", "KID to real test (lower = closer)"),
+        (axes[3], "spectrum_rmse", "power spectrum distance (decades)"),
+    ):
+        refs = [real["sketch"], real["synthetic"], real.get("real_train_vs_test") or {}]
+        _bars(ax, names, [r.get(key) for r in refs], title)
+        ax.set_xticks(range(3), ["sketch", "synthetic", "real train"])
+    for ax in axes[:2]:
+        ax.set_ylim(0, 1.1)
+    reasons = sorted({down[n]["reason"] for n in SOURCES if down[n].get("reason")})
+    fid = ", ".join(f"ch{c} F1 {v['f1']:.2f}" for c, v in metrics["fidelity"].items())
+    fig.suptitle(f"{metrics['kind']}: annotation fidelity {fid}" +
+                 (f"\n{'; '.join(reasons)}" if reasons else ""), fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,224 @@
+"""The evaluation protocol: one simulation's outputs + the real data set -> metrics.
+
+Two entry points: :func:`evaluate_reference` (per data set: the real-data baseline and the
+real-vs-real realism floor, shared by all simulations) and :func:`evaluate_simulation`.
+Results are JSON-ready dicts; a protocol that does not apply gives nulls and a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workflow_lib.evaluate import views
+from workflow_lib.evaluate.data import RealImage
+from workflow_lib.evaluate.downstream import not_applicable, train_and_test
+from workflow_lib.evaluate.matching import instance_scores
+from workflow_lib.evaluate.realism import (
+    intensity_histogram,
+    radial_power_spectrum,
+    realism_scores,
+    slices_2d,
+)
+from workflow_lib.evaluate.segment import segment_blobs, segment_cells
+from workflow_lib.evaluate.segmenter import SegmenterSettings
+
+log = logging.getLogger("cellsynth")
+
+FEATURE_NETWORK = (
+    "RandomTextureFeatures: fixed seeded random 3-scale CNN, channel means and stds of "
+    "filter responses (texture statistics; no download, comparable across runs)"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Evaluation settings (config ``evaluation``, see config/evaluation.schema.yaml)."""
+
+    sigma: float = 1.0
+    min_distance: int = 3
+    patch: int = 64
+    subsets: int = 50
+    width: int = 8
+    realism_seed: int = 0
+    segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
+
+    @classmethod
+    def from_config(cls, evaluation: Mapping[str, Any]) -> "Settings":
+        fid, real, seg = evaluation["fidelity"], evaluation["realism"], evaluation["segmenter"]
+        return cls(
+            sigma=fid["sigma"],
+            min_distance=fid["min_distance"],
+            patch=real["patch"],
+            subsets=real["subsets"],
+            width=real["width"],
+            realism_seed=real["seed"],
+            segmenter=SegmenterSettings(**seg),
+        )
+
+
+@dataclass
+class Sample:
+    """One simulated sample as stored: labels, sketch in [-1, 1], synthetic image in [0, 1]."""
+
+    labels: np.ndarray
+    sketch: np.ndarray
+    image: np.ndarray
+
+
+def _realism(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: Settings) -> dict:
+    return realism_scores(
+        real, fake, patch=s.patch, subsets=s.subsets, seed=s.realism_seed, width=s.width
+    )
+
+
+def _annotated(images: Sequence[RealImage]) -> list[RealImage]:
+    return [r for r in images if r.mask is not None]
+
+
+def evaluate_reference(
+    train: Sequence[RealImage], test: Sequence[RealImage], masks_given: bool, s: Settings
+) -> tuple[dict[str, Any], list[float]]:
+    """Real-data baseline (train split -> test split) and realism of real train vs real test.
+
+    Returns (JSON-ready dict, segmenter loss per step; [] when no baseline was trained).
+    """
+    out: dict[str, Any] = {}
+    if train and test:
+        out["realism_train_vs_test"] = _realism(
+            [p for r in test for p in slices_2d(r.image)],
+            [p for r in train for p in slices_2d(r.image)],
+            s,
+        )
+    else:
+        out["realism_train_vs_test"] = {"reason": "the train or the test split is empty"}
+    losses: list[float] = []
+    reason = _downstream_reason(test, masks_given)
+    if reason is None and not _annotated(train):
+        reason = "no image of the train split has a real mask"
+    if reason is None:
+        fit, tst = _annotated(train), _annotated(test)
+        out["downstream_real"], losses = train_and_test(
+            [r.image for r in fit], [r.mask for r in fit],
+            [r.image for r in tst], [r.mask for r in tst], s.segmenter,
+        )
+    else:
+        out["downstream_real"] = not_applicable(reason)
+    return out, losses
+
+
+def _downstream_reason(test: Sequence[RealImage], masks_given: bool) -> str | None:
+    if not masks_given:
+        return "evaluation.real_masks is null: no real annotations to test on"
+    if not _annotated(test):
+        return "no image of the test split has a real mask"
+    return None
+
+
+def evaluate_simulation(
+    kind: str,
+    samples: Sequence[Sample],
+    test: Sequence[RealImage],
+    reference: Mapping[str, Any],
+    masks_given: bool,
+    s: Settings,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Annotation fidelity, realism and downstream scores of one simulation.
+
+    ``test``: the real test split; ``reference``: :func:`evaluate_reference`'s dict.
+    Returns (metrics, figure data: units, predictions, histograms, spectra, losses).
+    """
+    notes = []
+    if kind == "overlapping":
+        notes.append("overlapping: fidelity and downstream use the flattened labels "
+                     "(a later overlap layer covers an earlier one)")
+    if kind == "timeseries":
+        notes.append("timeseries: every frame is evaluated as one image")
+    if kind == "multichannel":
+        notes.append("multichannel: fidelity per label channel; realism and downstream on "
+                     "the nucleus channel (1)")
+
+    units = [u for smp in samples for u in views.units(kind, smp.labels, smp.image)]
+    preds = [
+        (segment_cells if u.method == views.CELLS else segment_blobs)(
+            u.image, int(len(np.unique(u.labels)) - (u.labels.min() == 0)),
+            sigma=s.sigma * (2 if u.method == views.CELLS else 1), min_distance=s.min_distance,
+        )
+        for u in units
+    ]
+    fidelity = {}
+    for channel in sorted({u.channel for u in units}):
+        idx = [k for k, u in enumerate(units) if u.channel == channel]
+        scores = instance_scores([units[k].labels for k in idx], [preds[k] for k in idx])
+        fidelity[str(channel)] = {"method": units[idx[0]].method, **scores}
+
+    synth = [u for smp in samples for u in views.downstream_units(kind, smp.labels, smp.image)]
+    sketch = [
+        views.Unit((u.image + 1) / 2, u.labels, u.method, u.channel)
+        for smp in samples
+        for u in views.downstream_units(kind, smp.labels, smp.sketch)
+    ]
+    real_planes = [p for r in test for p in slices_2d(r.image)]
+    synth_planes = [p for u in synth for p in slices_2d(u.image)]
+    sketch_planes = [p for u in sketch for p in slices_2d(u.image)]
+    if real_planes:
+        realism = {
+            "synthetic": _realism(real_planes, synth_planes, s),
+            "sketch": _realism(real_planes, sketch_planes, s),
+        }
+    else:
+        realism = {"synthetic": {"reason": "the test split is empty"},
+                   "sketch": {"reason": "the test split is empty"}}
+    realism["real_train_vs_test"] = reference.get("realism_train_vs_test")
+    realism["feature_network"] = FEATURE_NETWORK
+    realism["compared_with"] = "real test split"
+
+    losses: dict[str, list[float]] = {}
+    reason = _downstream_reason(test, masks_given)
+    downstream: dict[str, Any] = {"tested_on": "real test split, images with a real mask"}
+    for name, pairs in (("synthetic", synth), ("sketch", sketch)):
+        if reason is not None:
+            downstream[name] = not_applicable(reason)
+            continue
+        tst = _annotated(test)
+        downstream[name], losses[name] = train_and_test(
+            [u.image for u in pairs], [u.labels for u in pairs],
+            [r.image for r in tst], [r.mask for r in tst], s.segmenter,
+        )
+    downstream["real"] = reference.get("downstream_real")
+
+    metrics = {
+        "kind": kind,
+        "n_samples": len(samples),
+        "notes": notes,
+        "fidelity": fidelity,
+        "realism": realism,
+        "downstream": downstream,
+    }
+    figure_data = {
+        "units": units,
+        "preds": preds,
+        # Sketches unit by unit beside `units`, mapped to [0, 1] like the images.
+        "sketch_units": [
+            views.Unit((u.image + 1) / 2, u.labels, u.method, u.channel)
+            for smp in samples
+            for u in views.units(kind, smp.labels, smp.sketch)
+        ],
+        "real": real_planes,
+        "histograms": {
+            "real": intensity_histogram(real_planes) if real_planes else None,
+            "sketch": intensity_histogram(sketch_planes),
+            "synthetic": intensity_histogram(synth_planes),
+        },
+        "spectra": {
+            "real": radial_power_spectrum(real_planes) if real_planes else None,
+            "sketch": radial_power_spectrum(sketch_planes),
+            "synthetic": radial_power_spectrum(synth_planes),
+        },
+        "losses": losses,
+    }
+    return metrics, figure_data
