@@ -33,7 +33,7 @@ def main():
     )
     write_preview(
         snakemake.output.preview,  # noqa: F821
-        labels, sketch, f"{p.key} sample {i} ({meta['kind']}, {meta['instances']} ids)", time=time,
+        labels, sketch, f"{snakemake.wildcards.sim} #{i}: {meta['kind']}, {meta['instances']} ids"  # noqa: F821, time=time,
     )
     log.info("sketch %s sample %d: %s in [%.3f, %.3f]", p.key, i, sketch.shape, sketch.min(), sketch.max())
 

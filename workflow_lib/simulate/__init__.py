@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from workflow_lib.errors import ConfigError
+from workflow_lib.simulate import masks, membranes, multichannel, nuclei, overlapping, timeseries
 from workflow_lib.simulate.masks import fit_mask
 from workflow_lib.simulate.membranes import simulate_membranes
 from workflow_lib.simulate.multichannel import simulate_multichannel
@@ -31,6 +32,15 @@ from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.timeseries import simulate_timeseries
 
 KINDS = ("nuclei", "membranes", "multichannel", "overlapping", "timeseries", "masks")
+# Every parameter key each kind knows (docs/simulation.md describes them).
+PARAM_KEYS = {
+    "nuclei": nuclei.KEYS,
+    "membranes": membranes.KEYS,
+    "multichannel": multichannel.KEYS,
+    "overlapping": overlapping.KEYS,
+    "timeseries": timeseries.KEYS,
+    "masks": masks.KEYS,
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,12 @@ def simulate(
         raise ConfigError(key_shape, f"must have 2 or 3 axes, got {list(shape)}")
     if min(shape) < 1:
         raise ConfigError(key_shape, f"sizes must be positive, got {list(shape)}")
-    p = Params(params, prefix)
+    if kind not in KINDS:
+        raise ConfigError(
+            prefix.rsplit(".", 1)[0] + ".kind" if "." in prefix else "kind",
+            f"unknown kind {kind!r}; one of {', '.join(KINDS)}",
+        )
+    p = Params(params, prefix, allowed=PARAM_KEYS[kind])
     if kind == "nuclei":
         return Simulation(kind, simulate_nuclei(shape, p, rng))
     if kind == "membranes":
@@ -85,14 +100,9 @@ def simulate(
     if kind == "timeseries":
         labels, tracks = simulate_timeseries(shape, p, rng)
         return Simulation(kind, labels, tracks)
-    if kind == "masks":
-        if mask is None:
-            raise ConfigError(prefix + ".masks", "kind 'masks' needs a mask image")
-        return Simulation(kind, fit_mask(mask, shape, p, rng))
-    raise ConfigError(
-        prefix.rsplit(".", 1)[0] + ".kind" if "." in prefix else "kind",
-        f"unknown kind {kind!r}; one of {', '.join(KINDS)}",
-    )
+    if mask is None:
+        raise ConfigError(prefix + ".masks", "kind 'masks' needs a mask image")
+    return Simulation(kind, fit_mask(mask, shape, p, rng))
 
 
 def track_text(tracks: np.ndarray) -> str:
@@ -100,4 +110,4 @@ def track_text(tracks: np.ndarray) -> str:
     return "".join(f"{L} {B} {E} {P}\n" for L, B, E, P in np.asarray(tracks, int))
 
 
-__all__ = ["KINDS", "Simulation", "simulate", "sample_rng", "track_text"]
+__all__ = ["KINDS", "PARAM_KEYS", "Simulation", "simulate", "sample_rng", "track_text"]

@@ -17,6 +17,7 @@ from workflow_lib.simulate.labels import clean
 from workflow_lib.simulate.params import Params
 
 FITS = ("crop", "resize")
+KEYS = ("masks", "augment", "fit")
 
 
 def read_mask_params(p: Params) -> tuple[str, bool, str]:

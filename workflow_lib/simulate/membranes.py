@@ -4,8 +4,9 @@ Each pixel of the tissue belongs to the seed minimising ``|x - c_i| - w_i`` (phy
 with weights ``w_i = size_jitter * nn_i * u_i``, ``nn_i`` the seed's nearest-neighbour distance
 and ``u_i`` uniform in [-1, 1]: cells next to sparse neighbours grow, others shrink, and each
 cell stays star-shaped around its seed (hence connected) for ``size_jitter <= 0.5``.
-The tissue fills the image (``tissue: full``), a centred ellipsoid, or a dome (half ellipsoid
-standing on the low end of axis 0, like a shoot meristem); outside it is background.
+The tissue fills the image (``tissue: full``), a centred ellipsoid, or a dome (a half
+ellipsoid standing on the high end of axis 0, apex towards index 0, like a shoot meristem);
+outside it is background.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from workflow_lib.simulate.labels import largest_components, relabel
 from workflow_lib.simulate.params import Params
 
 TISSUES = ("full", "ellipsoid", "dome")
+KEYS = ("cells", "tissue", "extent", "size_jitter", "min_distance", "min_size", "z_scale")
 _NEIGHBOURS = 8        # seeds compared per pixel: the nearest ones by plain distance
 _CHUNK = 1 << 20       # pixels per KD-tree query, bounds memory to ~150 MB
 
 
 def tissue_mask(shape: tuple[int, ...], tissue: str, extent: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Bool mask of the tissue region (see module doc); ``extent`` are semi-axis fractions."""
+    """Bool mask of the tissue region (see module doc); ``extent`` are semi-axis fractions
+    (of half the image size; for the dome's height, of the full size of axis 0)."""
     if tissue == "full":
         return np.ones(shape, bool)
     size = np.array(shape, float)
@@ -31,7 +34,7 @@ def tissue_mask(shape: tuple[int, ...], tissue: str, extent: np.ndarray, spacing
         centre, semi = (size - 1) / 2, extent * (size - 1) / 2
     else:
         centre = (size - 1) / 2
-        centre[0] = 0.0
+        centre[0] = size[0] - 1
         semi = extent * (size - 1) / 2
         semi[0] = extent[0] * (size[0] - 1)
     grids = np.ogrid[tuple(slice(0, s) for s in shape)]

@@ -11,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from workflow_lib.simulate.labels import inner, largest_components, sizes
+from workflow_lib.simulate.membranes import KEYS as TISSUE_KEYS
 from workflow_lib.simulate.membranes import tessellate
-from workflow_lib.simulate.nuclei import make_shapes, paint, read_shape_params
+from workflow_lib.simulate.nuclei import SHAPE_KEYS, make_shapes, paint, read_shape_params
 from workflow_lib.simulate.params import Params
+
+KEYS = tuple(sorted(set(TISSUE_KEYS) | set(SHAPE_KEYS) - {"radius"} | {"nucleus_size"}))
 
 
 def simulate_multichannel(shape: tuple[int, ...], p: Params, rng: np.random.Generator) -> np.ndarray:

@@ -12,6 +12,11 @@ from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.shapes import Shape, random_shape, rasterise
 
 
+SHAPE_KEYS = ("radius", "elongation", "irregularity", "order", "mitotic", "mitotic_elongation", "z_scale")
+PLACEMENT_KEYS = ("cells", "placement", "min_distance", "clusters", "cluster_spread", "extent")
+KEYS = SHAPE_KEYS + PLACEMENT_KEYS
+
+
 @dataclass(frozen=True)
 class ShapeParams:
     """How single nuclei look (shared by the nuclei, overlapping and timeseries kinds)."""

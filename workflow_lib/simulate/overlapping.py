@@ -13,9 +13,12 @@ import numpy as np
 from scipy import ndimage
 
 from workflow_lib.simulate.labels import relabel
+from workflow_lib.simulate.nuclei import KEYS as NUCLEI_KEYS
 from workflow_lib.simulate.nuclei import make_shapes, read_centres, read_shape_params
 from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.shapes import rasterise
+
+KEYS = NUCLEI_KEYS + ("layers",)
 
 
 def simulate_overlapping(shape: tuple[int, ...], p: Params, rng: np.random.Generator) -> np.ndarray:

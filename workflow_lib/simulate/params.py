@@ -17,10 +17,20 @@ from workflow_lib.errors import ConfigError
 class Params:
     """Typed, validated access to one simulation's ``params`` mapping."""
 
-    def __init__(self, params: Mapping[str, Any] | None, prefix: str = "params"):
+    def __init__(
+        self, params: Mapping[str, Any] | None, prefix: str = "params",
+        allowed: Sequence[str] | None = None,
+    ):
+        """``allowed``: every key the kind knows; others are refused at once, before any work."""
         self._params = dict(params or {})
         self.prefix = prefix
         self._used: set[str] = set()
+        if allowed is not None:
+            unknown = sorted(set(self._params) - set(allowed))
+            if unknown:
+                raise self.error(
+                    unknown[0], f"unknown parameter; this kind takes: {', '.join(sorted(allowed))}"
+                )
 
     def key(self, name: str) -> str:
         """Full config key of parameter ``name`` (for error messages)."""
@@ -110,9 +120,11 @@ class Params:
         return value
 
     def finish(self) -> None:
-        """Reject keys no reader asked for (typos must not pass silently)."""
-        unknown = sorted(set(self._params) - self._used)
-        if unknown:
+        """Reject keys no reader asked for: unknown, or meaningless with the other settings
+        (e.g. ``z_scale`` on 2D data, ``clusters`` without clustered placement)."""
+        unused = sorted(set(self._params) - self._used)
+        if unused:
             raise self.error(
-                unknown[0], f"unknown parameter; this kind takes: {', '.join(sorted(self._used))}"
+                unused[0], "is not used with these settings (this kind, dimensionality and "
+                f"placement take: {', '.join(sorted(self._used))})"
             )

@@ -20,9 +20,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from workflow_lib.simulate.labels import largest_components
+from workflow_lib.simulate.nuclei import KEYS as NUCLEI_KEYS
 from workflow_lib.simulate.nuclei import make_shapes, paint, read_centres, read_shape_params
 from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.shapes import Shape
+
+KEYS = NUCLEI_KEYS + ("frames", "speed", "growth", "division")
 
 
 def _push_apart(centres: np.ndarray, radii: np.ndarray, spacing: np.ndarray, rounds: int = 5) -> np.ndarray:

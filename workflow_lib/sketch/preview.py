@@ -43,7 +43,7 @@ def write_preview(
         top = [(f"labels {c}", labels[c]) for c in range(labels.shape[0])]
         bottom = [(f"sketch {c}", sketch[c]) for c in range(sketch.shape[0])]
     cols = max(len(top), len(bottom))
-    fig, axes = plt.subplots(2, cols, figsize=(3.2 * cols, 6.6), squeeze=False)
+    fig, axes = plt.subplots(2, cols, figsize=(max(3.2 * cols, 4.8), 6.6), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for k, (name, arr) in enumerate(top):
