@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,9 @@ def summary(metrics: Mapping[str, Any]) -> plt.Figure:
         ax.set_ylim(0, 1.1)
     reasons = sorted({down[n]["reason"] for n in SOURCES if down[n].get("reason")})
     fid = ", ".join(f"ch{c} F1 {v['f1']:.2f}" for c, v in metrics["fidelity"].items())
-    fig.suptitle(f"{metrics['kind']}: annotation fidelity {fid}" +
-                 (f"\n{'; '.join(reasons)}" if reasons else ""), fontsize=10)
+    title = f"{metrics['kind']}: annotation fidelity {fid}"
+    if reasons:
+        title += "\n" + textwrap.fill("not applicable: " + "; ".join(reasons), 120)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,0 +1,197 @@
+"""Evaluate stage: kinds -> units, input loading and errors, downstream protocol, metrics.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from workflow_lib.errors import ConfigError, InputError
+from workflow_lib.evaluate import figures, views
+from workflow_lib.evaluate.data import RealImage, load_mask, load_real, load_stack, match_masks
+from workflow_lib.evaluate.downstream import train_and_test
+from workflow_lib.evaluate.protocol import Sample, Settings, evaluate_reference, evaluate_simulation
+from workflow_lib.evaluate.segmenter import SegmenterSettings, class_targets
+from workflow_lib.io import write_h5, write_tiff
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tests run beside other jobs on 2 cores; oversubscribed OpenMP threads crawl.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy(seed: int, size: int = 64, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping bright disks on a dark noisy background: (image in [0, 1], labels)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    labels = np.zeros((size, size), np.uint16)
+    k = 0
+    for _ in range(n):
+        r = int(rng.integers(4, 7))
+        cy, cx = rng.integers(r, size - r, 2)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+        if not labels[disk].any():
+            k += 1
+            labels[disk] = k
+    image = 0.1 + 0.6 * (labels > 0) + rng.normal(0, 0.05, labels.shape)
+    return np.clip(image, 0, 1).astype(np.float32), labels
+
+
+def test_class_targets_by_hand():
+    lab = np.zeros((6, 8), np.int32)
+    lab[1:5, 1:4], lab[1:5, 4:7] = 1, 2
+    t = class_targets(lab)
+    assert t[0].max() == 0 and t[2, 2] == 1 and t[2, 5] == 1
+    assert t[2, 3] == 2 and t[2, 4] == 2 and t[1, 2] == 2  # touching edge and outer rims
+
+
+def test_flatten_layers_last_wins():
+    layers = np.zeros((2, 4, 4), np.uint16)
+    layers[0, :2, :2], layers[1, 1:3, 1:3] = 1, 2
+    flat = views.flatten_layers(layers)
+    assert flat[0, 0] == 1 and flat[1, 1] == 2 and flat[2, 2] == 2 and flat[3, 3] == 0
+
+
+@pytest.mark.parametrize(
+    "kind, lab_shape, img_shape, n_units, n_down, methods",
+    [
+        ("nuclei", (1, 8, 8), (1, 8, 8), 1, 1, {"blobs"}),
+        ("membranes", (1, 4, 8, 8), (1, 4, 8, 8), 1, 1, {"cells"}),
+        ("multichannel", (2, 8, 8), (2, 8, 8), 2, 1, {"cells", "blobs"}),
+        ("overlapping", (3, 8, 8), (1, 8, 8), 1, 1, {"blobs"}),
+        ("timeseries", (5, 1, 8, 8), (5, 1, 8, 8), 5, 5, {"blobs"}),
+    ],
+)
+def test_units_per_kind(kind, lab_shape, img_shape, n_units, n_down, methods):
+    labels, image = np.zeros(lab_shape, np.uint16), np.zeros(img_shape, np.float32)
+    units = views.units(kind, labels, image)
+    assert len(units) == n_units and {u.method for u in units} == methods
+    assert all(u.image.shape == u.labels.shape == lab_shape[-u.image.ndim:] for u in units)
+    down = views.downstream_units(kind, labels, image)
+    assert len(down) == n_down
+    if kind == "multichannel":
+        assert down[0].channel == 1
+
+
+def test_match_masks(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.tif").write_bytes(b"x")
+    pattern = str(tmp_path / "*.tif")
+    assert match_masks(pattern, ["a", "c"], "k") == {"a": str(tmp_path / "a.tif")}
+    assert match_masks(None, ["a"], "k") == {}
+    with pytest.raises(ConfigError, match="no mask matches an image"):
+        match_masks(pattern, ["c", "d"], "datasets.x.evaluation.real_masks")
+    with pytest.raises(ConfigError, match="matches no file"):
+        match_masks(str(tmp_path / "*.png"), ["a"], "k")
+    assert match_masks("nothere/*.tif", ["q"], "k", known_files=["nothere/q.tif"]) == {
+        "q": "nothere/q.tif"
+    }
+
+
+def test_load_mask_checks_shape_and_type(tmp_path):
+    write_tiff(tmp_path / "m.tif", np.ones((1, 8, 8), np.uint16), "CYX")
+    assert load_mask(tmp_path / "m.tif", (8, 8)).shape == (8, 8)
+    with pytest.raises(InputError, match="does not fit"):
+        load_mask(tmp_path / "m.tif", (8, 9))
+    write_tiff(tmp_path / "f.tif", np.ones((8, 8), np.float32), "YX")
+    with pytest.raises(InputError, match="integer"):
+        load_mask(tmp_path / "f.tif", (8, 8))
+
+
+def test_load_stack_restores_workflow_axes(tmp_path):
+    array = np.arange(2 * 3 * 4 * 5, dtype=np.uint16).reshape(2, 3, 4, 5)
+    write_tiff(tmp_path / "l.tif", array, "CZYX")
+    np.testing.assert_array_equal(load_stack([tmp_path / "l.tif"])[0], array)
+
+
+def test_load_real_reads_split_and_masks(tmp_path):
+    image, labels = toy(0, size=16)
+    write_h5(tmp_path / "h5" / "img1.h5", {"data/image": image[None]})
+    (tmp_path / "index").mkdir()
+    with open(tmp_path / "index" / "test.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["path", "shape"], ["../h5/img1.h5", "1x16x16"]])
+    write_tiff(tmp_path / "img1.tif", labels, "YX")
+    real = load_real(tmp_path / "index" / "test.csv", {"img1": tmp_path / "img1.tif"}, 0, "k")
+    assert real[0].name == "img1" and real[0].image.shape == (16, 16)
+    np.testing.assert_array_equal(real[0].mask, labels)
+    with pytest.raises(ConfigError, match="channel 1"):
+        load_real(tmp_path / "index" / "test.csv", {}, 1, "k")
+
+
+def test_downstream_beats_chance():
+    train = [toy(s) for s in range(3)]
+    test = [toy(s) for s in (10, 11)]
+    settings = SegmenterSettings(steps=40, patch=48, batch_size=4, features=8)
+    scores, losses = train_and_test(
+        [i for i, _ in train], [lab for _, lab in train],
+        [i for i, _ in test], [lab for _, lab in test], settings,
+    )
+    assert len(losses) == 40 and losses[-1] < losses[0]
+    # Chance (random or empty prediction) scores 0 at IoU 0.5.
+    assert scores["f1"] > 0.7 and scores["n_test"] == 2
+    again, _ = train_and_test(
+        [i for i, _ in train], [lab for _, lab in train],
+        [i for i, _ in test], [lab for _, lab in test], settings,
+    )
+    assert again == scores  # seeded
+
+
+FAST = Settings(patch=16, subsets=5, segmenter=SegmenterSettings(steps=3, patch=32, batch_size=2, features=4))
+
+
+def real_set(seeds, with_masks=True):
+    return [RealImage(f"r{s}", *(lambda i, m: (i, m if with_masks else None))(*toy(s))) for s in seeds]
+
+
+def nuclei_samples(n=2):
+    out = []
+    for s in range(n):
+        image, labels = toy(100 + s)
+        sketch = np.where(labels > 0, 0.5, -1).astype(np.float32)
+        out.append(Sample(labels[None], sketch[None], image[None]))
+    return out
+
+
+def test_protocol_with_real_masks(tmp_path):
+    train, test = real_set([1, 2]), real_set([3])
+    reference, losses = evaluate_reference(train, test, True, FAST)
+    assert len(losses) == 3 and reference["downstream_real"]["n_train"] == 2
+    assert reference["realism_train_vs_test"]["kid"] is not None
+    metrics, data = evaluate_simulation("nuclei", nuclei_samples(), test, reference, True, FAST)
+    json.dumps(metrics)  # JSON-ready
+    assert metrics["fidelity"]["0"]["f1"] > 0.5
+    for source in ("synthetic", "sketch", "real"):
+        assert 0 <= metrics["downstream"][source]["f1"] <= 1
+    for source in ("synthetic", "sketch"):
+        assert metrics["realism"][source]["histogram_w1"] >= 0
+    metrics["downstream"]["real"] = reference["downstream_real"]
+    figures.save(figures.summary(metrics), tmp_path / "summary.png")
+    figures.save(figures.sample_grid(data["real"], data["sketch_units"], data["units"],
+                                     data["preds"]), tmp_path / "grid.png")
+    figures.save(figures.distributions(data["histograms"], data["spectra"]), tmp_path / "d.png")
+    figures.save(figures.loss_curves({**data["losses"], "real": losses}), tmp_path / "l.png")
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("summary.png", "grid.png", "d.png", "l.png"))
+
+
+def test_protocol_without_real_masks_says_why(tmp_path):
+    test = real_set([3], with_masks=False)
+    reference, losses = evaluate_reference(real_set([1], with_masks=False), test, False, FAST)
+    assert losses == [] and reference["downstream_real"]["f1"] is None
+    samples = [
+        Sample(np.stack([lab, lab]), np.zeros((1, 64, 64), np.float32), img[None])
+        for img, lab in (toy(5),)
+    ]
+    metrics, data = evaluate_simulation("overlapping", samples, test, reference, False, FAST)
+    for source in ("synthetic", "sketch", "real"):
+        assert metrics["downstream"][source]["f1"] is None
+        assert "real_masks is null" in metrics["downstream"][source]["reason"]
+    assert any("flattened" in note for note in metrics["notes"])
+    figures.save(figures.summary(metrics), tmp_path / "summary.png")
+    figures.save(figures.loss_curves(data["losses"]), tmp_path / "loss.png")
