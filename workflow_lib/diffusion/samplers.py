@@ -24,8 +24,13 @@ def network_evaluations(sampler: str, t_start: int, steps: int) -> int:
 
 
 def fast_timesteps(t_start: int, steps: int) -> list[int]:
-    """``steps`` evenly spaced steps from t_start - 1 down to 0 (fewer if t_start is small)."""
-    ts = np.round(np.linspace(t_start - 1, 0, max(1, min(steps, t_start)))).astype(int)
+    """``steps`` evenly spaced steps from t_start - 1 down (fewer if t_start is small).
+
+    The grid stops one spacing short of 0: the last evaluation's x_0 estimate is the result,
+    as a step to sigma = 0 is exactly that (no extra network call at t = 0).
+    """
+    steps = max(1, min(steps, t_start))
+    ts = np.round(np.linspace(t_start, 0, steps + 1)[:-1]).astype(int) - 1
     return sorted(set(ts.tolist()), reverse=True)
 
 
@@ -116,7 +121,8 @@ def _dpmpp(denoise, x, schedule, timesteps, clip, progress):
         t = timesteps[i]
         x0 = _x0(x, denoise(x, t), ab[t].item(), clip)
         if i + 1 == len(timesteps):
-            # sigma = 0 at the end: the solution is the (first-order) data estimate itself
+            # the last step goes to sigma = 0, where the first-order solution is x_0 itself
+            # (a second-order step there would extrapolate over a huge log-SNR jump)
             return x0
         s = timesteps[i + 1]
         h = lam[s] - lam[t]
