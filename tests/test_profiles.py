@@ -12,30 +12,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SLURM_PROFILE = REPO / "profiles" / "slurm"
+from cluster.tiny_pipeline import (
+    GPU_RULES,
+    REPO,
+    SLURM_PROFILE,
+    TARGETS,
+    defined_rules,
+    planned_jobs,
+)
+
 LOCAL_PROFILE = REPO / "profiles" / "local"
-GPU_RULES = ("train_model", "synthesize_image")
-JOB_RE = re.compile(r"^(?:local)?rule (\w+):\n(.*?)(?=^\s*$)", re.M | re.S)
 
 
 def profile(path: Path) -> dict:
     return yaml.safe_load((path / "config.yaml").read_text())
-
-
-def defined_rules() -> set[str]:
-    text = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
-    return set(re.findall(r"^rule (\w+):", text, re.M))
-
-
-def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, resources) of every job in a dry-run's output."""
-    jobs = []
-    for rule, body in JOB_RE.findall(output):
-        line = re.search(r"^\s+resources: (.*)$", body, re.M)
-        resources = dict(item.split("=", 1) for item in line.group(1).split(", ")) if line else {}
-        jobs.append((rule, resources))
-    return jobs
 
 
 def fake_dataset_config(root: Path, n_images: dict[str, int]) -> dict:
@@ -98,12 +88,12 @@ def test_local_profile_settings():
 def test_slurm_dry_run_three_datasets(tmp_path):
     """Every planned job: gpu=1 on the GPU rules, no GPU on the rest, SLURM resources set."""
     config = fake_dataset_config(tmp_path, {"a": 3, "b": 2, "c": 2})
-    out = dry_run(tmp_path, config, "--profile", str(SLURM_PROFILE))
-    jobs = planned_jobs(out)
+    out = dry_run(tmp_path, config, "--profile", str(SLURM_PROFILE), *TARGETS)
+    jobs = [(j.rule, j.resources) for j in planned_jobs(out)]
     assert jobs, out[-3000:]
     p = profile(SLURM_PROFILE)
     for rule, res in jobs:
-        if rule == "all":
+        if rule in TARGETS:
             continue
         if rule in GPU_RULES:
             want = p["set-resources"][rule]
@@ -129,7 +119,7 @@ def test_slurm_dry_run_three_datasets(tmp_path):
 def test_slurm_dry_run_200_images(tmp_path):
     """A 200-image data set fans out into 200 convert jobs and one model (docs/scaling.md)."""
     config = fake_dataset_config(tmp_path, {"big": 200})
-    out = dry_run(tmp_path, config, "--profile", str(SLURM_PROFILE), "--quiet", "rules")
+    out = dry_run(tmp_path, config, "--profile", str(SLURM_PROFILE), *TARGETS, "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
     assert counts.get("convert_image") == "200", out[-2000:]
     assert counts.get("index_dataset") == "1", out[-2000:]
