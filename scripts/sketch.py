@@ -31,10 +31,9 @@ def main():
         annotations(labels, sketch, time=time),
         {"kind": meta["kind"], "layout": axes_for(spatial, time=time), "sample": i},
     )
-    write_preview(
-        snakemake.output.preview,  # noqa: F821
-        labels, sketch, f"{snakemake.wildcards.sim} #{i}: {meta['kind']}, {meta['instances']} ids"  # noqa: F821, time=time,
-    )
+    sim = snakemake.wildcards.sim  # noqa: F821
+    title = f"{sim} #{i}: {meta['kind']}, {meta['instances']} ids"
+    write_preview(snakemake.output.preview, labels, sketch, title, time=time)  # noqa: F821
     log.info("sketch %s sample %d: %s in [%.3f, %.3f]", p.key, i, sketch.shape, sketch.min(), sketch.max())
 
 
