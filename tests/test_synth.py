@@ -1,0 +1,176 @@
+"""Tiled SDEdit synthesis: tiles vs whole image, seams, determinism, layouts and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from workflow_lib.diffusion.model_io import load_model, save_model
+from workflow_lib.diffusion.samplers import sample, sdedit_start
+from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.stages import synthesize_stage
+from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
+from workflow_lib.diffusion.tiling import TiledDenoiser, tile_starts
+from workflow_lib.diffusion.unet import UNet
+from workflow_lib.errors import InputError
+from workflow_lib.io import read_tiff, write_tiff
+
+CPU = torch.device("cpu")
+SCHEDULE = NoiseSchedule.create("cosine", 1000)
+PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "overlap": 8,
+          "batch": 4, "blur": 1.0, "clip": True, "seed": 0}
+
+
+def _net(spatial_dims: int = 2, channels: int = 1) -> UNet:
+    torch.manual_seed(0)
+    return UNet(spatial_dims, channels, features=4).eval()
+
+
+def _sketch(shape, seed=0) -> np.ndarray:
+    """Blobs on a dark background in [-1, 1], shape (N, C, *spatial)."""
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*[np.arange(s) for s in shape[2:]], indexing="ij")
+    img = np.full(shape[2:], -1.0)
+    for _ in range(6):
+        centre = [rng.uniform(0, s) for s in shape[2:]]
+        d2 = sum((g - c) ** 2 for g, c in zip(grids, centre))
+        img[d2 < 8**2] = rng.uniform(-0.5, 1)
+    return np.broadcast_to(img, shape).astype(np.float32).copy()
+
+
+def test_tile_starts_cover_the_axis_with_overlap():
+    assert tile_starts(100, 32, 8) == [0, 23, 45, 68]
+    assert tile_starts(30, 32, 8) == [0]
+    starts = tile_starts(512, 128, 32)
+    assert starts[0] == 0 and starts[-1] == 512 - 128
+    assert all(b - a <= 128 - 32 for a, b in zip(starts, starts[1:]))
+
+
+def test_window_blend_is_a_partition_of_unity():
+    x = torch.randn(2, 1, 70, 50)
+    identity = TiledDenoiser(lambda x, t: x, x.shape[2:], [32, 32], 8, 3, CPU)
+    assert identity.tiles_per_image > 4
+    torch.testing.assert_close(identity(x, 5), x)
+
+
+def test_tiled_equals_untiled_when_one_tile_covers_the_image():
+    net, sketch = _net(), _sketch((1, 1, 40, 48))
+    tiled = synthesize(sketch, net, SCHEDULE, {**PARAMS, "tile": [64, 64]}, CPU, (3,))
+    # the same SDEdit without any tiling code: blur, noise, sample with the bare network
+    from scipy import ndimage
+
+    from workflow_lib.device import generator
+
+    x0 = torch.from_numpy(ndimage.gaussian_filter(sketch, [0, 0, 1, 1]))
+    gen = generator(CPU, 3)
+    with torch.inference_mode():
+        x = sdedit_start(x0, SCHEDULE, 40, gen)
+        out = sample(lambda x, t: net(x, torch.tensor([t])), x, SCHEDULE, 40, "dpmpp", 3, gen)
+    np.testing.assert_allclose(tiled, (out.numpy() + 1) / 2, atol=1e-5)
+
+
+def _seam_energy(img: np.ndarray, borders: list[int]) -> tuple[float, float]:
+    """Squared steps of the column-mean profile across the given columns and elsewhere.
+
+    Averaging over Y leaves the per-tile offsets a seam consists of and removes most noise.
+    """
+    step = np.diff(img.mean(axis=0)) ** 2  # step[j]: from column j to j + 1
+    at = np.zeros(step.shape, bool)
+    for b in borders:
+        at[b - 2 : b + 1] = True
+    return step[at].mean(), step[~at].mean()
+
+
+def test_no_seams_at_tile_borders():
+    net = _net()
+    sketch = _sketch((1, 1, 48, 144), seed=1)
+    params = {**PARAMS, "tile": [48, 48], "overlap": 16, "t_start": 400}
+    out = synthesize(sketch, net, SCHEDULE, params, CPU, (0,))[0, 0]
+    starts = tile_starts(144, 48, 16)
+    borders = starts[1:] + [s + 48 for s in starts[:-1]]
+    at, inside = _seam_energy(out, borders)
+    assert at <= inside
+    # the control: tiles denoised on their own and pasted side by side show their edges
+    hard = np.concatenate(
+        [synthesize(sketch[..., i : i + 48], net, SCHEDULE, params, CPU, (0,))[0, 0] for i in (0, 48, 96)],
+        axis=-1,
+    )
+    at_hard, inside_hard = _seam_energy(hard, [48, 96])
+    assert at_hard > 1.5 * inside_hard
+
+
+def test_synthesis_is_deterministic_with_a_seed():
+    net, sketch = _net(), _sketch((1, 1, 48, 48))
+    a = synthesize(sketch, net, SCHEDULE, PARAMS, CPU, (0, 1))
+    b = synthesize(sketch, net, SCHEDULE, PARAMS, CPU, (0, 1))
+    c = synthesize(sketch, net, SCHEDULE, PARAMS, CPU, (0, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.dtype == np.float32 and a.min() >= 0 and a.max() <= 1
+
+
+def test_3d_synthesis_pads_thin_axes():
+    out = synthesize(_sketch((1, 1, 5, 20, 36)), _net(3), SCHEDULE,
+                     {**PARAMS, "tile": [8, 16, 16]}, CPU, (0,))
+    assert out.shape == (1, 1, 5, 20, 36)
+
+
+@pytest.mark.parametrize(
+    "shape, axes, ndim, want, time",
+    [
+        ((20, 24), "YX", 2, (1, 1, 20, 24), False),
+        ((2, 20, 24), "CYX", 2, (1, 2, 20, 24), False),
+        ((3, 20, 24), "TYX", 2, (3, 1, 20, 24), True),
+        ((4, 2, 20, 24), "ZCYX", 3, (1, 2, 4, 20, 24), False),
+        ((3, 4, 2, 20, 24), "TZCYX", 3, (3, 2, 4, 20, 24), True),
+        ((2, 20, 24), "", 2, (1, 2, 20, 24), False),
+    ],
+)
+def test_to_layout(shape, axes, ndim, want, time):
+    arr, has_time = to_layout(np.zeros(shape, np.float32), axes, ndim)
+    assert arr.shape == want and has_time == time
+
+
+def test_channel_rule():
+    sketch = np.zeros((3, 2, 16, 16), np.float32)
+    assert channel_batch(sketch, 2).shape == (3, 2, 16, 16)
+    assert channel_batch(sketch, 1).shape == (6, 1, 16, 16)
+    with pytest.raises(InputError, match="sketch has 2 channels but the model was trained on 3"):
+        channel_batch(sketch, 3, "s.tif")
+
+
+def test_model_round_trip_and_missing_model(tmp_path):
+    net = _net(3, channels=2)
+    save_model(tmp_path / "model.pt", net, {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 3})
+    loaded, meta = load_model(tmp_path / "model.pt", CPU)
+    assert meta["ndim"] == 3 and loaded.config == net.config
+    for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(InputError, match="missing.pt: model file not found"):
+        load_model(tmp_path / "missing.pt", CPU)
+    (tmp_path / "junk.pt").write_text("junk")
+    with pytest.raises(InputError, match="junk.pt: not a loadable model"):
+        load_model(tmp_path / "junk.pt", CPU)
+
+
+@pytest.mark.parametrize(
+    "model_channels, shape, axes",
+    [(1, (40, 40), "CYX"), (1, (2, 40, 40), "CYX"), (1, (3, 1, 40, 40), "TCYX"), (2, (2, 40, 40), "CYX")],
+)
+def test_synthesize_stage_keeps_layout_and_axes(tmp_path, model_channels, shape, axes):
+    save_model(tmp_path / "m.pt", _net(2, model_channels),
+               {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    sketch = _sketch((1, 1, 40, 40))[0, 0]
+    write_tiff(tmp_path / "s.tif", np.broadcast_to(sketch, shape[:-2] + (40, 40)).copy()
+               if len(shape) > 2 else sketch[None], axes if len(shape) > 2 else "CYX")
+    synthesize_stage(tmp_path / "m.pt", tmp_path / "s.tif", tmp_path / "o.tif", PARAMS, 0, CPU)
+    out, out_axes = read_tiff(tmp_path / "o.tif")
+    src, src_axes = read_tiff(tmp_path / "s.tif")
+    assert out.shape == src.shape and out_axes == src_axes and out.dtype == np.float32
+
+
+def test_synthesize_stage_rejects_wrong_channels(tmp_path):
+    save_model(tmp_path / "m.pt", _net(2, 2), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    write_tiff(tmp_path / "s.tif", np.zeros((3, 32, 32), np.float32), "CYX")
+    with pytest.raises(InputError, match="s.tif: sketch has 3 channels but the model was trained on 2"):
+        synthesize_stage(tmp_path / "m.pt", tmp_path / "s.tif", tmp_path / "o.tif", PARAMS, 0, CPU)
