@@ -94,13 +94,21 @@ def load_real(
     return out
 
 
-def load_stack(paths: Sequence[str | Path]) -> list[np.ndarray]:
-    """Read workflow TIFFs in the workflow's axis order (T, C, Z, Y, X; ImageJ stores TZCYX)."""
+def load_stack(paths: Sequence[str | Path], time: bool = False) -> list[np.ndarray]:
+    """Read workflow TIFFs in the workflow's axis order ``([T,] C, [Z,] Y, X)``.
+
+    ImageJ stores TZCYX and drops singleton C and T axes; they are put back (T only when
+    ``time``), so a one-channel image reads as ``(1, Y, X)``.
+    """
     out = []
     for path in paths:
         array, axes = read_tiff(path)
         if axes:
             order = [a for a in "TCZYX" if a in axes]
             array = np.transpose(array, [axes.index(a) for a in order])
+            if "C" not in axes:
+                array = np.expand_dims(array, 1 if "T" in axes else 0)
+            if time and "T" not in axes:
+                array = array[None]
         out.append(array)
     return out

@@ -115,7 +115,7 @@ def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> plt.Figure:
 
 
 def _bars(ax: plt.Axes, names: Sequence[str], values: Sequence[float | None], title: str) -> None:
-    shown = [np.nan if v is None else v for v in values]
+    shown = [0.0 if v is None else v for v in values]  # NaN bars break the axis limits
     bars = ax.bar(names, shown, color=[COLORS.get(n, "grey") for n in names])
     for bar, v in zip(bars, values):
         label = "n/a" if v is None else f"{v:.3f}"

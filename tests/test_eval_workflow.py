@@ -1,0 +1,75 @@
+"""Evaluate stage through Snakemake: tiny data set, stand-in simulation outputs, --report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_snakemake
+from tests.test_eval_protocol import toy
+from workflow_lib.io import write_tiff
+
+EVAL_RULES = ["convert_image", "index_dataset", "evaluate_reference", "evaluate_simulation"]
+
+
+def tiny_config(real_masks):
+    return {
+        "datasets": {
+            "toy": {
+                "images": "raw/*.tif",
+                "split": {"val": 0.25, "test": 0.25, "seed": 0},
+                "model": {"patch_size": [32, 32]},
+                "synthesis": {"tile": [32, 32]},
+                "simulations": {"blobs": {"kind": "nuclei", "count": 2, "shape": [64, 64]}},
+                "evaluation": {
+                    "real_masks": real_masks,
+                    "realism": {"patch": 16, "subsets": 5},
+                    "segmenter": {"steps": 3, "patch": 32, "batch_size": 2, "features": 4},
+                },
+            }
+        }
+    }
+
+
+def make_inputs(root):
+    """4 real images + masks; stage outputs of one simulation as the other stages write them."""
+    for k in range(4):
+        image, labels = toy(k)
+        write_tiff(root / "raw" / f"img{k}.tif", (image * 1000).astype(np.uint16), "YX")
+        write_tiff(root / "masks" / f"img{k}.tif", labels, "YX")
+    sim = root / "results" / "toy" / "blobs"
+    for i in range(2):
+        image, labels = toy(20 + i)
+        write_tiff(sim / "labels" / f"{i}.tif", labels[None], "CYX")
+        write_tiff(sim / "sketches" / f"{i}.tif", ((labels[None] > 0) * 1.5 - 1.0).astype(np.float32), "CYX")
+        write_tiff(sim / "images" / f"{i}.tif", image[None], "CYX")
+
+
+@pytest.mark.e2e
+def test_evaluate_stage_and_report(tmp_path):
+    make_inputs(tmp_path)
+    # Only this stage's rules (and prepare) run; the stand-in simulation outputs are inputs.
+    run_snakemake(tmp_path, tiny_config("masks/*.tif"), "evaluate",
+                  "--allowed-rules", *EVAL_RULES)
+    out = tmp_path / "results" / "toy" / "blobs" / "evaluation"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["kind"] == "nuclei" and metrics["n_samples"] == 2
+    for source in ("synthetic", "sketch", "real"):
+        assert metrics["downstream"][source]["f1"] is not None
+    for name in ("summary", "grid", "distributions", "segmenter_loss"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+    run_snakemake(tmp_path, tiny_config("masks/*.tif"), "evaluate", "--report", "report.html",
+                  "--allowed-rules", *EVAL_RULES)
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert "Evaluation" in html
+
+
+@pytest.mark.e2e
+def test_masks_matching_no_image_is_a_clear_error(tmp_path):
+    make_inputs(tmp_path)
+    proc = run_snakemake(tmp_path, tiny_config("raw/nothing*.tif"), "evaluate", "-n",
+                         check=False)
+    assert proc.returncode != 0
+    assert "datasets.toy.evaluation.real_masks" in proc.stdout
