@@ -59,5 +59,12 @@ def prepare_outputs():
 
 
 def all_outputs():
-    """Everything `snakemake` builds by default: the last stage built so far."""
-    return prepare_outputs()
+    """Everything `snakemake` builds by default: every stage's targets."""
+    return (
+        prepare_outputs()
+        + train_outputs()
+        + simulate_outputs()
+        + sketch_outputs()
+        + synthesize_outputs()
+        + evaluate_outputs()
+    )
