@@ -1,0 +1,183 @@
+"""The workflow on a real (single-node, local) SLURM with profiles/slurm.
+
+tests/cluster/slurm_up.sh starts the cluster (CI runs it before pytest; the fixture runs it
+too, a no-op when it is up). Without accounting `sacct` has nothing to say, so the runs here
+ask the executor to poll `squeue`; the profile itself keeps the plugin's defaults.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+import torch
+import yaml
+
+from cluster.tiny_pipeline import (
+    GPU_RULES,
+    REPO,
+    SLURM_PROFILE,
+    TARGETS,
+    built_pipeline,
+    skip_unless_landed,
+    snakemake,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+
+SLURM_UP = REPO / "tests" / "cluster" / "slurm_up.sh"
+# Test-only executor settings: poll squeue (no accounting here), first poll after 2 s.
+SLURM_TEST_ARGS = (
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-keep-successful-logs",
+)
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    """A running local SLURM; skips (with slurm_up.sh's reason) where this machine cannot run one."""
+    try:
+        proc = subprocess.run(["bash", str(SLURM_UP)], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tests/cluster/slurm_up.sh did not finish in 15 min")
+    if proc.returncode == 2:
+        pytest.skip(f"no local SLURM: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, f"slurm_up.sh failed:\n{proc.stderr[-3000:]}"
+
+
+def slurm_jobs(workdir: Path) -> dict[str, dict[str, str]]:
+    """Snakemake's SLURM jobs run in ``workdir`` (still known to slurmctld): comment -> fields.
+
+    The executor sets the comment to ``rule_<rule>_wildcards_<values>``.
+    """
+    ids = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.split()
+    jobs = {}
+    for job_id in ids:
+        line = subprocess.run(
+            ["scontrol", "show", "job", "--oneliner", job_id],
+            capture_output=True, text=True, timeout=30,
+        ).stdout
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        if fields.get("WorkDir") == str(workdir):
+            jobs[fields["Comment"]] = fields
+    return jobs
+
+
+def _rule(comment: str) -> str:
+    return re.match(r"rule_(.+?)(_wildcards_.*)?$", comment).group(1)
+
+
+def _load(path: Path):
+    if path.suffix in (".tif", ".tiff"):
+        return tifffile.imread(path)
+    if path.suffix == ".h5":
+        with h5py.File(path, "r") as f:
+            return f["data/image"][()]
+    if path.suffix == ".pt":
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        return {k: v for k, v in _flatten(state) if isinstance(v, torch.Tensor)}
+    return path.read_bytes()
+
+
+def _flatten(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _flatten(v, f"{prefix}{k}.")
+    else:
+        yield prefix.rstrip("."), obj
+
+
+def assert_same_outputs(ref: Path, got: Path, dataset: str) -> None:
+    """Arrays equal (float outputs of the network to 1e-3: thread counts differ), CSVs equal."""
+    compared = 0
+    for path in sorted((ref / "results" / dataset).rglob("*")):
+        if path.suffix not in (".tif", ".h5", ".csv", ".pt") or "checkpoints" in path.parts:
+            continue
+        rel = path.relative_to(ref)
+        assert (got / rel).is_file(), f"{rel} missing from the SLURM run"
+        a, b = _load(path), _load(got / rel)
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), rel
+            for k in a:
+                torch.testing.assert_close(b[k], a[k], atol=1e-3, rtol=1e-3, msg=f"{rel}: {k}")
+        elif isinstance(a, np.ndarray):
+            assert a.shape == b.shape and a.dtype == b.dtype, rel
+            if a.dtype.kind == "f":
+                np.testing.assert_allclose(b, a, atol=1e-3, err_msg=str(rel))
+            else:
+                np.testing.assert_array_equal(b, a, err_msg=str(rel))
+        else:
+            assert a == b, rel
+        compared += 1
+    assert compared >= 5, f"only {compared} outputs compared"
+
+
+def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, tmp_path_factory):
+    skip_unless_landed("train", "synthesize")
+    ref_root, ref_config = built_pipeline(tmp_path_factory)
+    config = {"datasets": {"a": ref_config["datasets"]["a"]}}
+    (tmp_path / "raw").mkdir()
+    subprocess.run(["cp", "-r", str(ref_root / "raw" / "a"), str(tmp_path / "raw")], check=True)
+
+    proc = snakemake(tmp_path, "--profile", str(SLURM_PROFILE), *SLURM_TEST_ARGS, "--jobs", "4",
+                     *TARGETS, config=config, cores=None, timeout=1200)
+    assert "has been submitted with SLURM jobid" in proc.stdout
+
+    jobs = slurm_jobs(tmp_path)
+    rules = {_rule(c) for c in jobs}
+    assert set(GPU_RULES) <= rules, sorted(jobs)
+    for comment, fields in jobs.items():
+        rule = _rule(comment)
+        assert fields["JobState"] == "COMPLETED", (comment, fields["JobState"])
+        if rule in GPU_RULES:
+            assert fields.get("TresPerJob") == "gres:gpu:1", (comment, fields)
+            assert fields.get("CpusPerTres", "").startswith("gres:gpu:"), (comment, fields)
+        else:
+            assert "gpu" not in fields.get("TresPerJob", "") + fields.get("TresPerNode", ""), (
+                comment, fields)
+    for rule in GPU_RULES:
+        logs = list((tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log"))
+        assert logs, f"no SLURM log of {rule}"
+    # Each GPU job says which device it got.
+    assert "torch.cuda.is_available()=" in (tmp_path / "logs/a/train.log").read_text()
+
+    assert_same_outputs(ref_root, tmp_path, "a")
+
+
+GRES_SNAKEFILE = """
+rule all:
+    input: "gpu.txt"
+
+rule gpu_job:
+    output: "gpu.txt"
+    resources: gpu=1
+    shell: "echo done > {output}"
+"""
+
+
+def test_gres_switch_of_the_docs(slurm, tmp_path):
+    """docs/cluster.md: `gpu: 0` + `gres: "gpu:1"` in set-resources submits with --gres."""
+    profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    profile["set-resources"] = {"gpu_job": {"gpu": 0, "gres": "gpu:1", "mem_mb": 1000}}
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
+    (tmp_path / "Snakefile").write_text(GRES_SNAKEFILE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "--directory",
+         str(tmp_path), "--profile", str(tmp_path / "profile"), *SLURM_TEST_ARGS],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    fields = slurm_jobs(tmp_path)["rule_gpu_job"]
+    assert fields["JobState"] == "COMPLETED"
+    assert "gres:gpu:1" in fields.get("TresPerNode", ""), fields
