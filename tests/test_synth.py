@@ -174,3 +174,19 @@ def test_synthesize_stage_rejects_wrong_channels(tmp_path):
     write_tiff(tmp_path / "s.tif", np.zeros((3, 32, 32), np.float32), "CYX")
     with pytest.raises(InputError, match="s.tif: sketch has 3 channels but the model was trained on 2"):
         synthesize_stage(tmp_path / "m.pt", tmp_path / "s.tif", tmp_path / "o.tif", PARAMS, 0, CPU)
+
+
+def test_device_choice(monkeypatch, caplog):
+    from workflow_lib import device
+    from workflow_lib.device import pick_device
+    from workflow_lib.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device, "_mps_available", lambda: False)
+    with caplog.at_level("INFO", logger="cellsynth"):
+        assert pick_device("cpu").type == "cpu"
+    assert "torch.cuda.is_available()=False" in caplog.text
+    with pytest.raises(ConfigError, match="'require_gpu': is true but no GPU was found"):
+        pick_device("auto", require_gpu=True)
+    with pytest.raises(ConfigError, match="'device': 'cuda' was requested but is not available"):
+        pick_device("cuda")
