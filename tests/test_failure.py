@@ -1,0 +1,120 @@
+"""Failure safety end to end: a SIGKILLed training resumes from its checkpoint, a bad input
+fails only its own job under --keep-going, and a GPU the config demands but the node lacks
+stops the job loudly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cluster.tiny_pipeline import (
+    SNAKEFILE,
+    TARGETS,
+    built_pipeline,
+    copy_workdir,
+    skip_unless_landed,
+    snakemake,
+    snapshot,
+    write_config,
+    write_images,
+)
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "results/a/model/model.pt"
+CHECKPOINT = "results/a/model/checkpoints/last.pt"
+
+
+@pytest.fixture
+def work(tmp_path_factory, tmp_path) -> tuple[Path, dict]:
+    root, config = built_pipeline(tmp_path_factory)
+    return copy_workdir(root, tmp_path / "w"), config
+
+
+def _checkpoint_step(path: Path) -> int:
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    except Exception:  # not there yet, or an old one of another config
+        return -1
+
+
+def test_killed_training_resumes_from_its_checkpoint(work):
+    skip_unless_landed("train")
+    root, config = work
+    train = config["datasets"]["a"]["model"]["train"]
+    train.update(steps=60, checkpoint_every=5)
+    config_path = write_config(root, config)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(root),
+           "--cores", "2", MODEL, "--configfile", str(config_path)]
+    # Own session, so the kill takes Snakemake and the job's Python together, like a node failure.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        # the build left a step-4 checkpoint of another config; step 5+ is this run's
+        while _checkpoint_step(root / CHECKPOINT) < 5:
+            assert proc.poll() is None, "snakemake ended before it could be killed"
+            assert time.monotonic() < deadline, "no new checkpoint within 300 s"
+            time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = _checkpoint_step(root / CHECKPOINT)
+    assert 5 <= killed_at < 60
+
+    # No complete-looking model: either gone or one Snakemake calls incomplete.
+    model = root / MODEL
+    if model.exists():
+        dry = snakemake(root, "-n", MODEL, config=config, check=False).stdout
+        assert "incomplete" in dry.lower(), "a killed job left a model.pt that looks complete"
+
+    # The user's recipe: unlock, rerun with --rerun-incomplete.
+    snakemake(root, "--unlock", config=config)
+    snakemake(root, MODEL, "--rerun-incomplete", config=config)
+    log = (root / "logs/a/train.log").read_text()
+    assert "resumed from" in log, log[-2000:]
+    resumed_at = int(log.split("resumed from")[1].split("at step")[1].split()[0])
+    assert resumed_at >= killed_at
+    state = torch.load(model, map_location="cpu", weights_only=False)
+    assert state, "model.pt is empty"
+    assert _checkpoint_step(root / CHECKPOINT) == 60
+
+
+def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(work):
+    """Data set c holds a text file named .tif; a's changed synthesis still runs to the end."""
+    skip_unless_landed("synthesize")
+    root, config = work
+    write_images(root / "raw" / "c", n=1, seed=3)
+    (root / "raw" / "c" / "broken.tif").write_text("this is not an image\n")
+    config["datasets"]["c"] = {**config["datasets"]["a"], "images": "raw/c/*.tif"}
+    config["datasets"]["a"]["synthesis"]["t_start"] += 2
+    before = snapshot(root)
+    proc = snakemake(root, "--keep-going", *TARGETS, config=config, check=False)
+    assert proc.returncode != 0
+    assert "raw/c/broken.tif: not a readable TIFF" in proc.stdout, proc.stdout[-4000:]
+    assert not (root / "results/c/h5/broken.h5").exists()
+    assert (root / "results/c/h5/img0.h5").is_file()  # its sibling converted
+    after = snapshot(root)
+    redone = {k for k in after if k.startswith("results/a/sim/images/") and after[k] != before.get(k)}
+    assert redone, "a's synthesis did not finish beside the failing job"
+    assert {k: v for k, v in after.items() if k.startswith("results/b/")} == {
+        k: v for k, v in before.items() if k.startswith("results/b/")}
+
+
+def test_require_gpu_without_gpu_fails_loudly(work):
+    skip_unless_landed("train")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    root, config = work
+    config["require_gpu"] = True
+    proc = snakemake(root, "results/b/model/model.pt", config=config, check=False)
+    assert proc.returncode != 0
+    assert "require_gpu" in proc.stdout and "no GPU" in proc.stdout, proc.stdout[-3000:]
+    assert "torch.cuda.is_available()=False" in (root / "logs/b/train.log").read_text()
