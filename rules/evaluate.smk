@@ -65,6 +65,7 @@ rule evaluate_simulation:
         },
     params:
         kind=lambda wc: dataset_config(wc)["simulations"][wc.sim]["kind"],
+        ndim=lambda wc: dataset_config(wc)["ndim"],
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
     threads: 2
     log:

@@ -28,9 +28,9 @@ def main():
     samples = [
         Sample(labels, sketch, image)
         for labels, sketch, image in zip(
-            load_stack(sm.input.labels, time),
-            load_stack(sm.input.sketches, time),
-            load_stack(sm.input.images, time),
+            load_stack(sm.input.labels, sm.params.ndim, time),
+            load_stack(sm.input.sketches, sm.params.ndim, time),
+            load_stack(sm.input.images, sm.params.ndim, time),
         )
     ]
     metrics, data = evaluate_simulation(

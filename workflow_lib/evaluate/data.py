@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow_lib.errors import ConfigError, InputError
-from workflow_lib.io import read_h5, read_tiff
+from workflow_lib.io import axes_for, read_h5, read_tiff
 
 
 @dataclass(frozen=True)
@@ -94,21 +94,7 @@ def load_real(
     return out
 
 
-def load_stack(paths: Sequence[str | Path], time: bool = False) -> list[np.ndarray]:
-    """Read workflow TIFFs in the workflow's axis order ``([T,] C, [Z,] Y, X)``.
-
-    ImageJ stores TZCYX and drops singleton C and T axes; they are put back (T only when
-    ``time``), so a one-channel image reads as ``(1, Y, X)``.
-    """
-    out = []
-    for path in paths:
-        array, axes = read_tiff(path)
-        if axes:
-            order = [a for a in "TCZYX" if a in axes]
-            array = np.transpose(array, [axes.index(a) for a in order])
-            if "C" not in axes:
-                array = np.expand_dims(array, 1 if "T" in axes else 0)
-            if time and "T" not in axes:
-                array = array[None]
-        out.append(array)
-    return out
+def load_stack(paths: Sequence[str | Path], ndim: int, time: bool = False) -> list[np.ndarray]:
+    """Read workflow TIFFs as ``([T,] C, [Z,] Y, X)`` (singleton axes ImageJ drops restored)."""
+    axes = axes_for(ndim, time=time)
+    return [read_tiff(path, axes=axes)[0] for path in paths]

@@ -31,9 +31,9 @@ class SegmenterSettings:
     """Training recipe. ``patch``: side of the training crops (clipped to each image)."""
 
     features: int = 16
-    patch: int = 96
+    patch: int = 64
     batch_size: int = 8
-    steps: int = 200
+    steps: int = 150
     lr: float = 2e-3
     seed: int = 0
 
