@@ -1,11 +1,4 @@
-def sketch_outputs():
-    """Sketch, annotation HDF5 and preview of every simulated sample."""
-    return [
-        f"results/{ds}/{name}/{kind}/{i}.{ext}"
-        for ds, name, sim in simulations()
-        for i in range(sim["count"])
-        for kind, ext in (("sketches", "tif"), ("annotations", "h5"), ("previews", "png"))
-    ]
+sketch_outputs = partial(sim_targets.sketch_outputs, config)
 
 
 rule sketch_sample:

@@ -20,8 +20,8 @@ from workflow_lib.simulate.params import Params
 
 TISSUES = ("full", "ellipsoid", "dome")
 KEYS = ("cells", "tissue", "extent", "size_jitter", "min_distance", "min_size", "z_scale")
-_NEIGHBOURS = 8        # seeds compared per pixel: the nearest ones by plain distance
-_CHUNK = 1 << 20       # pixels per KD-tree query, bounds memory to ~150 MB
+_BLOCK = 16            # side (pixels) of the blocks the tessellation is computed in
+_BLOCK_ROWS = 4096     # blocks per candidate-bound matrix, bounds its memory to ~100 MB
 
 
 def tissue_mask(shape: tuple[int, ...], tissue: str, extent: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -40,6 +40,42 @@ def tissue_mask(shape: tuple[int, ...], tissue: str, extent: np.ndarray, spacing
     grids = np.ogrid[tuple(slice(0, s) for s in shape)]
     r2 = sum(((g - c) / max(a, 1e-9)) ** 2 for g, c, a in zip(grids, centre, semi))
     return r2 <= 1.0
+
+
+def weighted_voronoi(
+    mask: np.ndarray, seeds: np.ndarray, weight: np.ndarray, spacing: np.ndarray
+) -> np.ndarray:
+    """int32 owner map (seed k -> id k+1) of the pixels in ``mask``, 0 elsewhere.
+
+    A pixel x belongs to the seed minimising ``|x * spacing - seeds_k| - weight_k``. Exact and
+    vectorised: the image is cut into blocks; per block, only seeds whose lower bound over the
+    block can beat the best upper bound are compared, with one (pixels x candidates) distance
+    matrix per block.
+    """
+    shape = mask.shape
+    ndim = len(shape)
+    starts = np.stack(np.meshgrid(*[np.arange(0, s, _BLOCK) for s in shape], indexing="ij"), -1)
+    starts = starts.reshape(-1, ndim)
+    ends = np.minimum(starts + _BLOCK, shape)
+    centre = (starts + ends - 1) / 2 * spacing
+    half = np.linalg.norm((ends - starts - 1) / 2 * spacing, axis=1)
+    cells = np.zeros(shape, np.int32)
+    for first in range(0, len(starts), _BLOCK_ROWS):
+        rows = slice(first, first + _BLOCK_ROWS)
+        dist = np.linalg.norm(centre[rows, None, :] - seeds[None], axis=-1)   # (blocks, seeds)
+        lower = np.maximum(dist - half[rows, None], 0) - weight
+        upper = (dist + half[rows, None] - weight).min(axis=1)
+        candidates = lower <= upper[:, None]
+        for b in range(first, min(first + _BLOCK_ROWS, len(starts))):
+            box = tuple(slice(a, e) for a, e in zip(starts[b], ends[b]))
+            inside = mask[box]
+            if not inside.any():
+                continue
+            cand = np.flatnonzero(candidates[b - first])
+            pts = np.argwhere(inside) + starts[b]
+            d = np.sqrt((((pts * spacing)[:, None, :] - seeds[cand][None]) ** 2).sum(-1)) - weight[cand]
+            cells[box][inside] = cand[np.argmin(d, axis=1)] + 1
+    return cells
 
 
 def tessellate(
@@ -79,23 +115,12 @@ def tessellate(
             f"{min_distance:g}; ask for fewer cells or a smaller min_distance",
         )
     phys = seeds * spacing
-    tree = cKDTree(phys)
-    k = min(_NEIGHBOURS, len(seeds))
     if len(seeds) > 1:
-        nn = tree.query(phys, k=2)[0][:, 1]
+        nn = cKDTree(phys).query(phys, k=2)[0][:, 1]
     else:
         nn = np.zeros(1)
     weight = jitter * nn * rng.uniform(-1.0, 1.0, size=len(seeds))
-
-    owner = np.zeros(len(coords), np.int32)
-    for start in range(0, len(coords), _CHUNK):
-        pts = coords[start:start + _CHUNK] * spacing
-        dist, idx = tree.query(pts, k=k, workers=-1)
-        dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
-        best = np.argmin(dist - weight[idx], axis=1)
-        owner[start:start + _CHUNK] = idx[np.arange(len(pts)), best] + 1
-    cells = np.zeros(shape, np.int32)
-    cells[tuple(coords.T)] = owner
+    cells = weighted_voronoi(mask, phys, weight, spacing)
     return largest_components(cells, int(np.ceil(min_size))), seeds, spacing
 
 

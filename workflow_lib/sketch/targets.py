@@ -10,17 +10,20 @@ from workflow_lib.simulate.labels import inner
 
 def depth(labels: np.ndarray) -> np.ndarray:
     """Distance (pixels, float32) from each instance pixel to the nearest pixel outside its
-    instance, counting the instance's outermost ring as 1; 0 on background.
+    instance (another id, background or beyond the image border); 0 on background.
 
-    ``labels``: spatial (Y, X) or (Z, Y, X). Touching instances are separated properly: the
-    nearest pixel of the inner boundary of any instance is always one of the own instance's.
+    The outermost ring of an instance has depth 1. ``labels``: spatial (Y, X) or (Z, Y, X).
+    Computed per instance inside its bounding box padded by one pixel, so the cost follows the
+    instances' volume, not the image's.
     """
-    cell = labels > 0
-    ring = cell & ~inner(labels)
-    if not ring.any():
-        return np.zeros(labels.shape, np.float32)
-    d = ndimage.distance_transform_edt(~ring) + 1.0
-    return np.where(cell, d, 0.0).astype(np.float32)
+    out = np.zeros(labels.shape, np.float32)
+    for cid, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        own = labels[box] == cid
+        d = ndimage.distance_transform_edt(np.pad(own, 1))[(slice(1, -1),) * labels.ndim]
+        out[box][own] = d[own]
+    return out
 
 
 def boundary(labels: np.ndarray) -> np.ndarray:
