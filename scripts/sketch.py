@@ -9,7 +9,6 @@ from workflow_lib.io import axes_for, read_tiff, write_h5, write_tiff
 from workflow_lib.runner import run_script
 from workflow_lib.simulate import sample_rng
 from workflow_lib.sketch import SketchParams, annotations, make_sketch
-from workflow_lib.sketch.layout import to_layout
 from workflow_lib.sketch.preview import write_preview
 
 log = logging.getLogger("cellsynth")
@@ -21,8 +20,7 @@ def main():
     meta = json.loads(open(snakemake.input.meta, encoding="utf-8").read())  # noqa: F821
     time = meta["tracks"] is not None
     spatial = len(meta["shape"])
-    labels, axes = read_tiff(snakemake.input.labels)  # noqa: F821
-    labels = to_layout(labels, axes, axes_for(spatial, time=time))
+    labels, _ = read_tiff(snakemake.input.labels, axes=axes_for(spatial, time=time))  # noqa: F821
     params = SketchParams.from_config(p.sketch, prefix=p.key + ".sketch")
     sketch = make_sketch(labels, meta["kind"], params, sample_rng(p.seed, i, stream=1), time=time)
     write_tiff(snakemake.output.sketch, sketch, axes_for(spatial, time=time))  # noqa: F821

@@ -275,3 +275,23 @@ def test_params_reader():
         Params({"e": 1}, "pre").finish()
     with pytest.raises(ConfigError, match="must be a number"):
         Params({"a": True}).number("a", 0)
+
+
+def test_targets_list_every_file():
+    from workflow_lib.simulate import targets
+
+    config = {"datasets": {"a": {"simulations": {
+        "n": {"kind": "nuclei", "count": 2},
+        "t": {"kind": "timeseries", "count": 1},
+        "m": {"kind": "masks", "count": 3, "params": {"masks": "resources/demo/masks/*.tif"}},
+    }}}}
+    sim = targets.simulate_outputs(config)
+    assert "results/a/n/labels/1.tif" in sim and "results/a/t/tracks/0/res_track.txt" in sim
+    assert len(sim) == 2 + 2 + 3
+    assert len(targets.sketch_outputs(config)) == 3 * 6
+    known = [f"resources/demo/masks/q{k}.tif" for k in range(2)]
+    assert targets.sim_masks(config, "a", "m", 2, known) == {"mask": known[0]}
+    assert targets.sim_masks(config, "a", "n", 0, known) == {}
+    config["datasets"]["a"]["simulations"]["m"]["params"] = {}
+    with pytest.raises(ConfigError, match="datasets.a.simulations.m.params.masks"):
+        targets.sim_masks(config, "a", "m", 0, known)
