@@ -295,3 +295,13 @@ def test_targets_list_every_file():
     config["datasets"]["a"]["simulations"]["m"]["params"] = {}
     with pytest.raises(ConfigError, match="datasets.a.simulations.m.params.masks"):
         targets.sim_masks(config, "a", "m", 0, known)
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (24, 64, 64)])
+def test_meristem_layers(shape):
+    params = {"tissue": "dome", "layers": 3, "layer_spacing": 10}
+    sim = simulate("membranes", shape, params, sample_rng(0, 0), prefix=PREFIX)
+    assert assert_instances(sim.labels) > 10
+    assert_connected(sim.labels[0])
+    with pytest.raises(ConfigError, match=r"params\.cells"):
+        simulate("membranes", shape, dict(params, cells=5), sample_rng(0, 0), prefix=PREFIX)

@@ -6,7 +6,8 @@ and ``u_i`` uniform in [-1, 1]: cells next to sparse neighbours grow, others shr
 cell stays star-shaped around its seed (hence connected) for ``size_jitter <= 0.5``.
 The tissue fills the image (``tissue: full``), a centred ellipsoid, or a dome (a half
 ellipsoid standing on the high end of axis 0, apex towards index 0, like a shoot meristem);
-outside it is background.
+outside it is background. With ``layers``, the seeds of an ellipsoid or dome lie in concentric
+layers under its surface (as the original meristem simulation) instead of at random.
 """
 
 from __future__ import annotations
@@ -19,27 +20,68 @@ from workflow_lib.simulate.labels import largest_components, relabel
 from workflow_lib.simulate.params import Params
 
 TISSUES = ("full", "ellipsoid", "dome")
-KEYS = ("cells", "tissue", "extent", "size_jitter", "min_distance", "min_size", "z_scale")
+KEYS = ("cells", "tissue", "extent", "size_jitter", "min_distance", "min_size", "z_scale",
+        "layers", "layer_spacing", "layer_shrink")
 _BLOCK = 16            # side (pixels) of the blocks the tessellation is computed in
 _BLOCK_ROWS = 4096     # blocks per candidate-bound matrix, bounds its memory to ~100 MB
 
 
-def tissue_mask(shape: tuple[int, ...], tissue: str, extent: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Bool mask of the tissue region (see module doc); ``extent`` are semi-axis fractions
-    (of half the image size; for the dome's height, of the full size of axis 0)."""
+def tissue_geometry(shape: tuple[int, ...], tissue: str, extent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and semi-axes (pixels) of an ``ellipsoid``/``dome`` tissue; ``extent`` are
+    semi-axis fractions of half the image size (for the dome's height, of all of axis 0)."""
+    size = np.array(shape, float)
+    centre, semi = (size - 1) / 2, np.asarray(extent, float) * (size - 1) / 2
+    if tissue == "dome":
+        centre[0] = size[0] - 1
+        semi[0] = extent[0] * (size[0] - 1)
+    return centre, semi
+
+
+def tissue_mask(shape: tuple[int, ...], tissue: str, extent: np.ndarray) -> np.ndarray:
+    """Bool mask of the tissue region (see module doc and :func:`tissue_geometry`)."""
     if tissue == "full":
         return np.ones(shape, bool)
-    size = np.array(shape, float)
-    if tissue == "ellipsoid":
-        centre, semi = (size - 1) / 2, extent * (size - 1) / 2
-    else:
-        centre = (size - 1) / 2
-        centre[0] = size[0] - 1
-        semi = extent * (size - 1) / 2
-        semi[0] = extent[0] * (size[0] - 1)
+    centre, semi = tissue_geometry(shape, tissue, extent)
     grids = np.ogrid[tuple(slice(0, s) for s in shape)]
     r2 = sum(((g - c) / max(a, 1e-9)) ** 2 for g, c, a in zip(grids, centre, semi))
     return r2 <= 1.0
+
+
+def _surface(semi: np.ndarray) -> float:
+    """Perimeter (2D, Ramanujan) or surface area (3D, Thomsen) of an ellipse/ellipsoid."""
+    if semi.size == 2:
+        a, b = semi
+        return float(np.pi * (3 * (a + b) - np.sqrt((3 * a + b) * (a + 3 * b))))
+    a, b, c = semi
+    q = 1.6075
+    return float(4 * np.pi * (((a * b) ** q + (a * c) ** q + (b * c) ** q) / 3) ** (1 / q))
+
+
+def layered_seeds(
+    rng: np.random.Generator, shape: tuple[int, ...], centre: np.ndarray, semi: np.ndarray,
+    spacing: np.ndarray, layers: int, step: float, shrink: float,
+) -> np.ndarray:
+    """Seeds (pixels) in concentric layers under the tissue surface, like a shoot meristem.
+
+    Layer k lies on the tissue ellipsoid shrunk inwards by its depth (the first ``step / 2``,
+    then ``step * shrink**k`` deeper per layer), seeds ``step * shrink**k`` apart; the core left
+    under the last layer is filled with seeds as far apart as the last layer's.
+    """
+    semi_phys = semi * spacing
+    ndim = len(shape)
+    depth, parts = 0.5 * step, []
+    for k in range(layers + 1):
+        gap = step * shrink ** min(k, layers - 1)
+        axes = semi_phys - depth
+        if np.any(axes <= 0.5 * gap):
+            break
+        core = k == layers
+        sampler = placement.ellipsoid(rng, shape, axes / spacing, surface=not core, centre=centre)
+        room = np.prod(axes) * (np.pi if ndim == 2 else 4 / 3 * np.pi) if core else _surface(axes)
+        wanted = int(np.ceil(1.5 * room / gap ** (ndim if core else ndim - 1)))
+        parts.append(placement.thin(sampler, wanted, 0.9 * gap, spacing, max_rounds=20))
+        depth += gap
+    return np.concatenate(parts) if parts else np.zeros((0, ndim))
 
 
 def weighted_voronoi(
@@ -90,30 +132,40 @@ def tessellate(
     ndim = len(shape)
     z_scale = p.number("z_scale", 1.0, 0, low_open=True) if ndim == 3 else 1.0
     spacing = np.array((z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
-    lo, hi = p.range("cells", [60, 80], 1, integer=True)
     tissue = p.choice("tissue", "full", TISSUES)
     extent = np.asarray(p.vector("extent", [0.9] * ndim, ndim, 0.0, low_open=True))
     jitter = p.number("size_jitter", 0.3, 0.0, 0.5)
-    mask = tissue_mask(shape, tissue, extent, spacing)
+    layers = p.number("layers", 0, 0, 100, integer=True) if tissue != "full" else 0
+    mask = tissue_mask(shape, tissue, extent)
     volume = float(mask.sum()) * float(np.prod(spacing))
     if volume == 0:
         raise p.error("extent", f"leaves no tissue inside shape {list(shape)}")
-    n = int(rng.integers(lo, hi + 1))
-    typical = (volume / n) ** (1.0 / ndim)   # side of the mean cell's cube
-    min_distance = p.number("min_distance", 0.5 * typical, 0.0)
+    if layers:
+        step = p.number("layer_spacing", 23.0, 0.0, low_open=True)
+        shrink = p.number("layer_shrink", 0.9, 0.0, 1.0, low_open=True)
+        centre, semi = tissue_geometry(shape, tissue, extent)
+        seeds = layered_seeds(rng, shape, centre, semi, spacing, layers, step, shrink)
+        if len(seeds) == 0:
+            raise p.error("layer_spacing", f"{step:g} leaves no layer inside the tissue")
+        n = len(seeds)
+    else:
+        lo, hi = p.range("cells", [60, 80], 1, integer=True)
+        n = int(rng.integers(lo, hi + 1))
+        typical = (volume / n) ** (1.0 / ndim)   # side of the mean cell's cube
+        min_distance = p.number("min_distance", 0.5 * typical, 0.0)
+        coords = np.argwhere(mask)
+
+        def sample(k: int) -> np.ndarray:
+            return coords[rng.integers(0, len(coords), size=k)] + rng.uniform(-0.5, 0.5, (k, ndim))
+
+        seeds = placement.thin(sample, n, min_distance, spacing)
+        if len(seeds) < lo:
+            raise p.error(
+                "cells",
+                f"only {len(seeds)} of {n} cells fit in the tissue with min_distance "
+                f"{min_distance:g}; ask for fewer cells or a smaller min_distance",
+            )
     min_size = p.number("min_size", 0.15 * volume / n / np.prod(spacing), 0.0)
-
-    coords = np.argwhere(mask)
-    def sample(k: int) -> np.ndarray:
-        return coords[rng.integers(0, len(coords), size=k)] + rng.uniform(-0.5, 0.5, (k, ndim))
-
-    seeds = placement.thin(sample, n, min_distance, spacing)
-    if len(seeds) < lo:
-        raise p.error(
-            "cells",
-            f"only {len(seeds)} of {n} cells fit in the tissue with min_distance "
-            f"{min_distance:g}; ask for fewer cells or a smaller min_distance",
-        )
     phys = seeds * spacing
     if len(seeds) > 1:
         nn = cKDTree(phys).query(phys, k=2)[0][:, 1]
