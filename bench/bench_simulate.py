@@ -32,6 +32,14 @@ CASES = [
     ("multichannel 2D", "multichannel", (1024, 1024), {"cells": 300}, None),
     ("overlapping 2D", "overlapping", (1024, 1024), {"cells": 150}, None),
     ("timeseries 2D x10", "timeseries", (512, 512), {"cells": 40, "frames": 10}, None),
+    ("HeLa-like 2D", "nuclei", (700, 1100),
+     {"cells": [400, 450], "radius": [10, 20], "placement": "clustered", "clusters": [15, 30],
+      "min_distance": 16}, None),
+    ("Tribolium-like 3D", "nuclei", (128, 512, 512),
+     {"cells": [2500, 3000], "radius": [3, 5], "placement": "shell", "z_scale": 2.0,
+      "extent": [0.9, 0.9, 0.9]}, None),
+    ("meristem 3D layers", "membranes", (128, 256, 256),
+     {"tissue": "dome", "layers": 4, "layer_spacing": 16, "z_scale": 2.0}, None),
 ]
 QUICK = {"nuclei 2D ~100": (256, 256), "nuclei 3D ~500": (32, 128, 128),
          "membranes 3D ~1000": (32, 64, 64)}
@@ -69,7 +77,11 @@ def main() -> None:
         if args.quick:
             full, shape = shape, QUICK.get(name, tuple(s // 4 for s in shape))
             ratio = float(np.prod(shape)) / float(np.prod(full))
-            params = dict(params, cells=max(1, int(params["cells"] * ratio)))
+            if "cells" in params:
+                cells = np.atleast_1d(params["cells"])
+                params = dict(params, cells=[max(1, int(c * ratio)) for c in cells])
+            if "layer_spacing" in params:
+                params = dict(params, layer_spacing=params["layer_spacing"] * ratio ** (1 / 3))
         with ctx.Pool(1) as pool:
             r = pool.apply(run_case, ((name, kind, shape, params, args.sketch),))
         if "error" in r:
