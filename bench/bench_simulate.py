@@ -78,10 +78,8 @@ def main() -> None:
             full, shape = shape, QUICK.get(name, tuple(s // 4 for s in shape))
             ratio = float(np.prod(shape)) / float(np.prod(full))
             if "cells" in params:
-                cells = np.atleast_1d(params["cells"])
-                params = dict(params, cells=[max(1, int(c * ratio)) for c in cells])
-            if "layer_spacing" in params:
-                params = dict(params, layer_spacing=params["layer_spacing"] * ratio ** (1 / 3))
+                cells = [max(1, int(c * ratio)) for c in np.atleast_1d(params["cells"])]
+                params = dict(params, cells=cells if len(cells) == 2 else cells[0])
         with ctx.Pool(1) as pool:
             r = pool.apply(run_case, ((name, kind, shape, params, args.sketch),))
         if "error" in r:
