@@ -1,9 +1,9 @@
 """Kind ``timeseries``: nuclei that move, grow and divide over ``frames`` time points.
 
 Per frame every living nucleus takes a Gaussian random step (std ``speed`` pixels), grows by
-the factor ``1 + growth`` and divides with probability ``division``; a division ends the
-mother and starts two daughters in the next frame, half the mother's volume each, placed
-along a random axis. Overlapping neighbours are pushed apart before each frame is drawn, and
+the factor ``1 + growth`` and, once at least the mean starting ``radius``, divides with
+probability ``division``; a division ends the mother and starts two daughters in the next
+frame, half the mother's volume each, placed along a random axis. Overlapping neighbours are pushed apart before each frame is drawn, and
 older cells are drawn first. A nucleus whose centre leaves the image ends there.
 
 Tracks follow the Cell Tracking Challenge ``res_track.txt``: one row ``L B E P`` per id (label,
@@ -86,7 +86,7 @@ def simulate_timeseries(
     sp = read_shape_params(p, ndim, radius=(8.0, 12.0))
     frames_n = p.number("frames", 5, 1, 1000, integer=True)
     speed = p.number("speed", 2.0, 0.0)
-    growth = p.number("growth", 0.03, 0.0, 1.0)
+    growth = p.number("growth", 0.05, 0.0, 1.0)
     division = p.number("division", 0.1, 0.0, 1.0)
     centres = read_centres(p, shape, rng, sp, default_cells=(10, 15), default_min_distance=2.2)
     p.finish()
@@ -112,7 +112,9 @@ def simulate_timeseries(
         if t == frames_n - 1:
             break
         survivors, survivor_ids = [], []
-        divide = rng.uniform(size=len(shapes)) < division
+        # Only nuclei grown to the mean starting size divide, so lineages do not shrink away.
+        grown = np.array([s.radius >= sp.mean_radius for s in shapes], bool)
+        divide = (rng.uniform(size=len(shapes)) < division) & grown
         for s, cid, div in zip(shapes, ids, divide):
             c = s.centre + rng.normal(0.0, speed, size=ndim) / spacing
             if np.any(c < 0) or np.any(c > hi):
