@@ -145,9 +145,8 @@ def rasterise(
         indexing="ij",
         sparse=True,
     )
-    box_shape = tuple(hi - lo)
     if len(image_shape) == 2:
-        mask = _inside_2d(shape, grids, box_shape)
+        mask = _inside_2d(shape, grids)
     else:
         mask = _inside_3d(shape, grids)
     if not mask.any():
@@ -161,18 +160,22 @@ def _body(shape: Shape, grids) -> list[np.ndarray]:
     return [sum(shape.rotation[k, j] * grids[k] for k in range(ndim)) for j in range(ndim)]
 
 
-def _inside_2d(shape: Shape, grids, box_shape) -> np.ndarray:
+def _spline_weights(t: np.ndarray) -> np.ndarray:
+    """(len(t), 3) cubic B-spline interpolation weights of 3 control nodes at positions t."""
+    eye = np.eye(3)
+    return np.stack(
+        [ndimage.map_coordinates(eye[i], [t], order=3, mode="nearest") for i in range(3)], axis=1
+    )
+
+
+def _inside_2d(shape: Shape, grids) -> np.ndarray:
     # The control grid spans the full (un-clipped) extent of the shape around its centre, so the
-    # warp does not depend on where the image border clips the box.
+    # warp does not depend on where the image border clips the box. The spline is a tensor
+    # product, so the field is W_y @ C @ W_x^T with 1D weight matrices.
     ext = shape.extent
-    coords = [
-        np.broadcast_to((g / ext + 1.0), box_shape) for g in grids
-    ]  # 0..2 across the extent, control nodes at 0, 1, 2
-    disp = [
-        ndimage.map_coordinates(shape.detail[..., k], coords, order=3, mode="nearest")
-        * shape.radius
-        for k in range(2)
-    ]
+    wy = _spline_weights(grids[0].ravel() / ext + 1.0)   # control nodes at 0, 1, 2
+    wx = _spline_weights(grids[1].ravel() / ext + 1.0)
+    disp = [(wy @ (shape.detail[..., k] * shape.radius)) @ wx.T for k in range(2)]
     warped = [grids[0] + disp[0], grids[1] + disp[1]]
     u = _body(shape, warped)
     r2 = sum((u[j] / (shape.radius * shape.axes[j])) ** 2 for j in range(2))
