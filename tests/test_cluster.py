@@ -78,11 +78,15 @@ def _rule(comment: str) -> str:
 
 
 def _load(path: Path):
+    """A comparable form of an output: an array, a dict of arrays/tensors, or bytes."""
     if path.suffix in (".tif", ".tiff"):
         return tifffile.imread(path)
     if path.suffix == ".h5":
+        arrays = {}
         with h5py.File(path, "r") as f:
-            return f["data/image"][()]
+            f.visititems(lambda n, o: arrays.__setitem__(n, o[()])
+                         if isinstance(o, h5py.Dataset) else None)
+        return arrays
     if path.suffix == ".pt":
         state = torch.load(path, map_location="cpu", weights_only=False)
         return {k: v for k, v in _flatten(state) if isinstance(v, torch.Tensor)}
@@ -97,6 +101,17 @@ def _flatten(obj, prefix=""):
         yield prefix.rstrip("."), obj
 
 
+def _assert_close(a, b, what: str) -> None:
+    if isinstance(a, torch.Tensor):
+        torch.testing.assert_close(b, a, atol=1e-3, rtol=1e-3, msg=what)
+    elif a.dtype.kind == "f":
+        assert a.shape == b.shape and a.dtype == b.dtype, what
+        np.testing.assert_allclose(b, a, atol=1e-3, err_msg=what)
+    else:
+        np.testing.assert_array_equal(b, a, err_msg=what)
+        assert a.dtype == b.dtype, what
+
+
 def assert_same_outputs(ref: Path, got: Path, dataset: str) -> None:
     """Arrays equal (float outputs of the network to 1e-3: thread counts differ), CSVs equal."""
     compared = 0
@@ -109,13 +124,9 @@ def assert_same_outputs(ref: Path, got: Path, dataset: str) -> None:
         if isinstance(a, dict):
             assert a.keys() == b.keys(), rel
             for k in a:
-                torch.testing.assert_close(b[k], a[k], atol=1e-3, rtol=1e-3, msg=f"{rel}: {k}")
+                _assert_close(a[k], b[k], f"{rel}: {k}")
         elif isinstance(a, np.ndarray):
-            assert a.shape == b.shape and a.dtype == b.dtype, rel
-            if a.dtype.kind == "f":
-                np.testing.assert_allclose(b, a, atol=1e-3, err_msg=str(rel))
-            else:
-                np.testing.assert_array_equal(b, a, err_msg=str(rel))
+            _assert_close(a, b, str(rel))
         else:
             assert a == b, rel
         compared += 1
@@ -135,7 +146,7 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, tmp_path_fact
 
     jobs = slurm_jobs(tmp_path)
     rules = {_rule(c) for c in jobs}
-    assert set(GPU_RULES) <= rules, sorted(jobs)
+    assert {*GPU_RULES, "convert_image", "index_dataset", "simulate_sample"} <= rules, sorted(jobs)
     for comment, fields in jobs.items():
         rule = _rule(comment)
         assert fields["JobState"] == "COMPLETED", (comment, fields["JobState"])

@@ -41,7 +41,7 @@ def work(tmp_path_factory, tmp_path) -> tuple[Path, dict]:
 def _checkpoint_step(path: Path) -> int:
     try:
         return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
-    except Exception:  # not there yet, or an old one of another config
+    except Exception:  # not there yet
         return -1
 
 
@@ -49,7 +49,9 @@ def test_killed_training_resumes_from_its_checkpoint(work):
     skip_unless_landed("train")
     root, config = work
     train = config["datasets"]["a"]["model"]["train"]
-    train.update(steps=60, checkpoint_every=5)
+    train.update(steps=60, checkpoint_every=2)
+    # the build's checkpoint (another config) would be ignored; removed, any checkpoint is ours
+    (root / CHECKPOINT).unlink()
     config_path = write_config(root, config)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(root),
            "--cores", "2", MODEL, "--configfile", str(config_path)]
@@ -58,16 +60,15 @@ def test_killed_training_resumes_from_its_checkpoint(work):
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        # the build left a step-4 checkpoint of another config; step 5+ is this run's
-        while _checkpoint_step(root / CHECKPOINT) < 5:
+        while _checkpoint_step(root / CHECKPOINT) < 2:
             assert proc.poll() is None, "snakemake ended before it could be killed"
             assert time.monotonic() < deadline, "no new checkpoint within 300 s"
-            time.sleep(0.3)
+            time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     killed_at = _checkpoint_step(root / CHECKPOINT)
-    assert 5 <= killed_at < 60
+    assert 2 <= killed_at < 60
 
     # No complete-looking model: either gone or one Snakemake calls incomplete.
     model = root / MODEL

@@ -69,8 +69,22 @@ def test_rerun_triggers_mtime_ignores_params(work):
     """`--rerun-triggers mtime` (docs/cluster.md) plans nothing for a params-only change."""
     root, config = work
     config["datasets"]["a"]["split"]["seed"] = 1
-    out = snakemake(root, "-n", "--rerun-triggers", "mtime", *TARGETS, config=config).stdout
+    out = snakemake(root, "-n", *TARGETS, "--rerun-triggers", "mtime", config=config).stdout
     assert "Nothing to be done" in out, out[-2000:]
+
+
+def _reversed(obj):
+    """The same config with every mapping's keys in reverse order."""
+    if isinstance(obj, dict):
+        return {k: _reversed(obj[k]) for k in reversed(list(obj))}
+    return obj
+
+
+def test_reordering_config_keys_reruns_nothing(work):
+    """Snakemake compares params by repr(): the workflow must not let YAML key order leak in."""
+    root, config = work
+    out = snakemake(root, "-n", *TARGETS, config=_reversed(config)).stdout
+    assert "Nothing to be done" in out, [(j.rule, j.reason[:200]) for j in planned_jobs(out)]
 
 
 def test_t_start_change_reruns_only_synthesize_and_evaluate_of_that_dataset(work):
@@ -93,8 +107,8 @@ def test_t_start_change_reruns_only_synthesize_and_evaluate_of_that_dataset(work
 def test_forcerun_one_model_reruns_it_and_its_descendants_only(work):
     skip_unless_landed("train")
     root, config = work
-    out = snakemake(root, "-n", "--forcerun", "results/a/model/model.pt", *TARGETS,
-                     config=config).stdout
+    out = snakemake(root, "-n", *TARGETS, "--forcerun", "results/a/model/model.pt",
+                    config=config).stdout
     keys = job_keys(planned_jobs(out))
     assert ("train_model", "a") in keys, keys
     assert {ds for _, ds in keys} == {"a"}, keys
@@ -104,8 +118,8 @@ def test_forcerun_one_model_reruns_it_and_its_descendants_only(work):
 
 def test_forcerun_one_h5_file_reruns_that_conversion_and_its_descendants(work):
     root, config = work
-    out = snakemake(root, "-n", "--forcerun", "results/a/h5/img0.h5", *TARGETS,
-                     config=config).stdout
+    out = snakemake(root, "-n", *TARGETS, "--forcerun", "results/a/h5/img0.h5",
+                    config=config).stdout
     jobs = planned_jobs(out)
     converts = [j for j in jobs if j.rule == "convert_image"]
     assert [j.wildcards for j in converts] == [{"dataset": "a", "image": "img0"}], out[-3000:]
@@ -117,8 +131,8 @@ def test_forcerun_stage_rule_redoes_that_stage_everywhere(work):
     """The README recipe: `--forcerun synthesize_image` redoes synthesis (and evaluation) only."""
     skip_unless_landed("synthesize")
     root, config = work
-    out = snakemake(root, "-n", "--forcerun", "synthesize_image", *TARGETS,
-                     config=config).stdout
+    out = snakemake(root, "-n", *TARGETS, "--forcerun", "synthesize_image",
+                    config=config).stdout
     keys = job_keys(planned_jobs(out))
     assert {("synthesize_image", "a"), ("synthesize_image", "b")} <= keys, keys
     assert {rule for rule, _ in keys} <= {"synthesize_image", "evaluate_simulation"}, keys

@@ -30,8 +30,20 @@ node_state() { timeout 10 sinfo -h -N -n "$HOST" -o %T 2>/dev/null | head -n1 ||
 ours() { [[ -f "$CONF_DIR/slurm.conf" ]] && head -n1 "$CONF_DIR/slurm.conf" | grep -qF "$MARK"; }
 running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# Quick path: already up.
-if command -v sinfo >/dev/null && ours && [[ "$(node_state)" =~ ^(idle|mixed|allocated) ]]; then
+fill() {
+    sed -e "s|@HOST@|$HOST|g" -e "s|@STATE@|$STATE|g" -e "s|@CPUS@|$CPUS|g" \
+        -e "s|@MEM_MB@|$MEM_MB|g" "$1"
+}
+same_config() {
+    local name
+    for name in slurm.conf gres.conf; do
+        cmp -s <(fill "$HERE/$name.in") "$CONF_DIR/$name" || return 1
+    done
+}
+
+# Quick path: already up with this config.
+if command -v sinfo >/dev/null && ours && same_config \
+    && [[ "$(node_state)" =~ ^(idle|mixed|allocated) ]]; then
     say "already up ($HOST: $(node_state))"
     exit 0
 fi
@@ -54,10 +66,6 @@ fi
 
 mkdir -p "$STATE"/{ctld,slurmd,log} "$CONF_DIR"
 : > "$STATE/fake-gpu0"
-fill() {
-    sed -e "s|@HOST@|$HOST|g" -e "s|@STATE@|$STATE|g" -e "s|@CPUS@|$CPUS|g" \
-        -e "s|@MEM_MB@|$MEM_MB|g" "$1"
-}
 # Rewrite the config only when it changed, so running daemons keep a config equal to the file.
 changed=0
 for name in slurm.conf gres.conf; do
