@@ -87,6 +87,10 @@ def tiny_dataset(images: str) -> dict:
                                 "params": {"cells": [3, 4], "radius": [5, 7]}}},
         "synthesis": {"t_start": 8, "sampler": "ddim", "steps": 2, "tile": [32, 32],
                       "overlap": 8, "seed": 0},
+        "evaluation": {
+            "realism": {"patch": 16, "subsets": 2, "width": 4},
+            "segmenter": {"features": 4, "patch": 16, "batch_size": 2, "steps": 2},
+        },
     }
 
 
