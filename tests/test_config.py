@@ -27,3 +27,24 @@ def test_default_config_is_valid():
     validate(config, str(CONFIG / "config.schema.yaml"))
     check_config(config)
     assert config["datasets"]["nuclei"]["images"].startswith("resources/demo/")
+
+
+def test_simulation_name_must_not_shadow_a_stage_folder():
+    import pytest
+
+    from workflow_lib.errors import ConfigError
+
+    config = {"datasets": {"d": {"images": "x", "simulations": {"model": {"kind": "nuclei"}}}}}
+    validate(config, str(CONFIG / "config.schema.yaml"))
+    with pytest.raises(ConfigError, match="simulations.model"):
+        check_config(config)
+
+
+def test_errors_survive_pickling():
+    import pickle
+
+    from workflow_lib.errors import ConfigError, InputError
+
+    for err in (ConfigError("a.b", "bad"), InputError("x.tif", "broken")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err)

@@ -17,6 +17,10 @@ class InputError(CellsynthError, ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
+    def __reduce__(self):
+        # Pickling (multiprocessing workers) must call __init__ with its own arguments.
+        return (type(self), (self.path, self.problem))
+
 
 class ConfigError(CellsynthError, ValueError):
     """A config value is unusable. The message names the key and the problem."""
@@ -25,3 +29,6 @@ class ConfigError(CellsynthError, ValueError):
         self.key = key
         self.problem = problem
         super().__init__(f"config key '{key}': {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.key, self.problem))

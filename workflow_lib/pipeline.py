@@ -15,6 +15,8 @@ from workflow_lib.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".h5", ".hdf5")
+# Folders under results/{dataset}/ that simulation names must not shadow.
+RESERVED_FOLDERS = ("h5", "index", "model")
 
 
 def dataset_images(
@@ -71,6 +73,11 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"datasets.{name}.rescale", f"has {len(rescale)} factors but ndim is {ndim}"
             )
         for sim_name, sim in ds["simulations"].items():
+            if sim_name in RESERVED_FOLDERS:
+                raise ConfigError(
+                    f"datasets.{name}.simulations.{sim_name}",
+                    f"the name is taken by a stage folder ({', '.join(RESERVED_FOLDERS)})",
+                )
             if len(sim["shape"]) != ndim:
                 raise ConfigError(
                     f"datasets.{name}.simulations.{sim_name}.shape",
