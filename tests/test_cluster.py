@@ -160,7 +160,8 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, tmp_path_fact
         logs = list((tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log"))
         assert logs, f"no SLURM log of {rule}"
     # Each GPU job says which device it got.
-    assert "torch.cuda.is_available()=" in (tmp_path / "logs/a/train.log").read_text()
+    for log in ("logs/a/train.log", "logs/a/sim/synthesize/0.log"):
+        assert "torch.cuda.is_available()=" in (tmp_path / log).read_text(), log
 
     assert_same_outputs(ref_root, tmp_path, "a")
 
