@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from skimage.segmentation import find_boundaries
 
 from workflow_lib.evaluate.matching import IOU_THRESHOLDS, instance_scores
 from workflow_lib.evaluate.realism import (
@@ -101,12 +102,19 @@ def test_blob_segmentation_of_flat_image_is_empty():
 
 
 def test_cell_segmentation_from_bright_boundaries():
-    lab = np.zeros((40, 40), np.int32)
-    lab[:, :20], lab[:, 20:] = 1, 2
-    image = np.zeros((40, 40), np.float32)
-    image[:, 19:21] = 1.0  # a membrane between the two cells
-    s = instance_scores([lab], [segment_cells(image, count=2)])
-    assert s["f1"] == pytest.approx(1.0)
+    # A 3x3 grid of 12 px cells (grey interiors, bright 2 px membranes) on a dark background.
+    lab = np.zeros((60, 60), np.int32)
+    image = np.zeros((60, 60), np.float32)
+    for k, (y, x) in enumerate(((y, x) for y in range(3) for x in range(3)), 1):
+        lab[12 + 12 * y : 24 + 12 * y, 12 + 12 * x : 24 + 12 * x] = k
+    image[lab > 0] = 0.4
+    image[find_boundaries(lab, mode="inner") & (lab > 0)] = 1.0
+    s = instance_scores([lab], [segment_cells(image, sigma=1.0)])
+    assert s["f1"] == pytest.approx(1.0) and s["mean_iou"] > 0.7
+
+
+def test_cell_segmentation_of_flat_image_is_empty():
+    assert segment_cells(np.ones((16, 16))).max() == 0
 
 
 def test_blob_segmentation_3d():

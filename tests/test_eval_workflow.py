@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_snakemake
-from tests.test_eval_protocol import toy
+from conftest import run_snakemake
+from test_eval_protocol import toy
 from workflow_lib.io import write_tiff
 
 EVAL_RULES = ["convert_image", "index_dataset", "evaluate_reference", "evaluate_simulation"]

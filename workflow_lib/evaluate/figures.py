@@ -84,7 +84,7 @@ def distributions(histograms: Mapping[str, Any], spectra: Mapping[str, Any]) -> 
         hist, spec = histograms.get(name), spectra.get(name)
         if hist is not None:
             x = (np.arange(len(hist)) + 0.5) / len(hist)
-            left.plot(x, hist, label=name, color=COLORS[name])
+            left.semilogy(x, np.maximum(hist, 1e-7), label=name, color=COLORS[name])
         if spec is not None:
             f = (np.arange(len(spec)) + 0.5) * 0.5 / len(spec)
             right.semilogy(f, spec, label=name, color=COLORS[name])

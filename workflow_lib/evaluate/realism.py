@@ -106,12 +106,14 @@ def kid_fid(
     """KID (mean and std over random subsets) and FID between patch sets ``(N, H, W)`` in [0, 1].
 
     Subsets hold ``min(N_real, N_fake, 1000)`` patches. Returns ``kid``, ``kid_std``, ``fid``
-    and the patch counts; KID/FID are None when a set has fewer than 2 patches.
+    and the patch counts; KID/FID are None (with a ``reason``) when a set has fewer than 2
+    patches.
     """
     out: dict[str, float | int | None] = {
         "kid": None, "kid_std": None, "fid": None, "n_real": len(real), "n_fake": len(fake)
     }
     if min(len(real), len(fake)) < 2:
+        out["reason"] = "KID/FID need at least 2 patches per set; lower realism.patch"
         return out
     with warnings.catch_warnings():
         # Its warning about keeping all features in memory: ours are ~100 numbers per patch.
