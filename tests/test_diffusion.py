@@ -14,6 +14,15 @@ from workflow_lib.diffusion.unet import UNet, pixel_shuffle
 COSINE = NoiseSchedule.create("cosine", 1000)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_cosine_schedule_values():
     ab = COSINE.alpha_bar
     assert ab[399].item() == pytest.approx(0.65, abs=0.01)

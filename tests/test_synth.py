@@ -22,6 +22,15 @@ PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "over
           "batch": 4, "blur": 1.0, "clip": True, "seed": 0}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _net(spatial_dims: int = 2, channels: int = 1) -> UNet:
     torch.manual_seed(0)
     return UNet(spatial_dims, channels, features=4).eval()

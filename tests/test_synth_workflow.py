@@ -13,7 +13,8 @@ from workflow_lib.io import read_tiff, write_h5, write_tiff
 MODEL = {"patch_size": [16, 16], "features": 4,
          "train": {"steps": 4, "batch_size": 2, "checkpoint_every": 2, "val_every": 2, "val_batches": 1}}
 SYNTHESIS = {"t_start": 20, "steps": 2, "tile": [32, 32], "overlap": 8}
-RULES = ["--allowed-rules", "train_model", "synthesize_image", "train", "synthesize"]
+RULES = ["--allowed-rules", "train_model", "synthesize_image", "train", "synthesize",
+         "--set-threads", "train_model=1", "synthesize_image=1"]
 
 
 def _config() -> dict:

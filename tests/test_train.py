@@ -30,6 +30,15 @@ MODEL = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def toy_images(folder: Path, n: int = 2, shape=(1, 40, 40)) -> list[Path]:
     """Bright discs on a dark background, HDF5 ``data/image`` in [0, 1]."""
     rng = np.random.default_rng(0)
