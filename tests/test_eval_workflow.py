@@ -19,7 +19,7 @@ def tiny_config(real_masks):
         "datasets": {
             "toy": {
                 "images": "raw/*.tif",
-                "split": {"val": 0.25, "test": 0.25, "seed": 0},
+                "split": {"val": 0.0, "test": 0.34, "seed": 0},
                 "model": {"patch_size": [32, 32]},
                 "synthesis": {"tile": [32, 32]},
                 "simulations": {"blobs": {"kind": "nuclei", "count": 2, "shape": [64, 64]}},
@@ -34,8 +34,9 @@ def tiny_config(real_masks):
 
 
 def make_inputs(root):
-    """4 real images + masks; stage outputs of one simulation as the other stages write them."""
-    for k in range(4):
+    """3 real images + masks (2 train, 1 test); stage outputs of one simulation as the other
+    stages write them."""
+    for k in range(3):
         image, labels = toy(k)
         write_tiff(root / "raw" / f"img{k}.tif", (image * 1000).astype(np.uint16), "YX")
         write_tiff(root / "masks" / f"img{k}.tif", labels, "YX")
@@ -58,6 +59,7 @@ def test_evaluate_stage_and_report(tmp_path):
     assert metrics["kind"] == "nuclei" and metrics["n_samples"] == 2
     for source in ("synthetic", "sketch", "real"):
         assert metrics["downstream"][source]["f1"] is not None
+    assert metrics["downstream"]["real"]["n_train"] == 2
     for name in ("summary", "grid", "distributions", "segmenter_loss"):
         assert (out / f"{name}.png").stat().st_size > 1000
     run_snakemake(tmp_path, tiny_config("masks/*.tif"), "evaluate", "--report", "report.html",
