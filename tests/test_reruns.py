@@ -134,7 +134,7 @@ def test_forcerun_stage_rule_redoes_that_stage_everywhere(work):
     out = snakemake(root, "-n", *TARGETS, "--forcerun", "synthesize_image",
                     config=config).stdout
     keys = job_keys(planned_jobs(out))
-    assert {("synthesize_image", "a"), ("synthesize_image", "b")} <= keys, keys
+    assert ("synthesize_image", "a") in keys, keys  # b has no simulations
     assert {rule for rule, _ in keys} <= {"synthesize_image", "evaluate_simulation"}, keys
 
 
