@@ -61,6 +61,7 @@ class NoiseSchedule:
 
         ``x0`` and ``noise`` are (N, C, ...) tensors, ``t`` an (N,) integer tensor.
         """
-        ab = self.alpha_bar.to(x0.device)[t.to(x0.device)].to(x0.dtype)
+        # index on the CPU and cast before moving: MPS has no float64
+        ab = self.alpha_bar[t.cpu()].to(x0.dtype).to(x0.device)
         ab = ab.view(-1, *([1] * (x0.ndim - 1)))
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
