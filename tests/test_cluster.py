@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -23,10 +24,13 @@ from cluster.tiny_pipeline import (
     GPU_RULES,
     REPO,
     SLURM_PROFILE,
+    SNAKEFILE,
     TARGETS,
     built_pipeline,
+    copy_workdir,
     skip_unless_landed,
     snakemake,
+    write_config,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -52,16 +56,16 @@ def slurm() -> None:
     assert proc.returncode == 0, f"slurm_up.sh failed:\n{proc.stderr[-3000:]}"
 
 
-def slurm_jobs(workdir: Path) -> dict[str, dict[str, str]]:
-    """Snakemake's SLURM jobs run in ``workdir`` (still known to slurmctld): comment -> fields.
+def slurm_jobs(workdir: Path) -> list[dict[str, str]]:
+    """``scontrol`` fields of the SLURM jobs run in ``workdir`` (still known to slurmctld).
 
-    The executor sets the comment to ``rule_<rule>_wildcards_<values>``.
+    The executor sets each job's Comment to ``rule_<rule>_wildcards_<values>``.
     """
     ids = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--format=%i"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout.split()
-    jobs = {}
+    jobs = []
     for job_id in ids:
         line = subprocess.run(
             ["scontrol", "show", "job", "--oneliner", job_id],
@@ -69,7 +73,7 @@ def slurm_jobs(workdir: Path) -> dict[str, dict[str, str]]:
         ).stdout
         fields = dict(re.findall(r"(\w+)=(\S*)", line))
         if fields.get("WorkDir") == str(workdir):
-            jobs[fields["Comment"]] = fields
+            jobs.append(fields)
     return jobs
 
 
@@ -145,9 +149,10 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, tmp_path_fact
     assert "has been submitted with SLURM jobid" in proc.stdout
 
     jobs = slurm_jobs(tmp_path)
-    rules = {_rule(c) for c in jobs}
-    assert {*GPU_RULES, "convert_image", "index_dataset", "simulate_sample"} <= rules, sorted(jobs)
-    for comment, fields in jobs.items():
+    rules = {_rule(f["Comment"]) for f in jobs}
+    assert {*GPU_RULES, "convert_image", "index_dataset", "simulate_sample"} <= rules, rules
+    for fields in jobs:
+        comment = fields["Comment"]
         rule = _rule(comment)
         assert fields["JobState"] == "COMPLETED", (comment, fields["JobState"])
         if rule in GPU_RULES:
@@ -190,6 +195,51 @@ def test_gres_switch_of_the_docs(slurm, tmp_path):
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    fields = slurm_jobs(tmp_path)["rule_gpu_job"]
+    (fields,) = [f for f in slurm_jobs(tmp_path) if f["Comment"].startswith("rule_gpu_job")]
     assert fields["JobState"] == "COMPLETED"
     assert "gres:gpu:1" in fields.get("TresPerNode", ""), fields
+
+
+def test_cancelled_training_is_resubmitted_and_resumes(slurm, tmp_path, tmp_path_factory):
+    """A training job killed by SLURM (scancel, as at a time limit or preemption) is resubmitted
+    by the profile's `retries` and continues from its last checkpoint."""
+    skip_unless_landed("train")
+    ref_root, config = built_pipeline(tmp_path_factory)
+    root = copy_workdir(ref_root, tmp_path / "w")
+    config["datasets"]["a"]["model"]["train"].update(steps=40, checkpoint_every=2)
+    checkpoint = root / "results/a/model/checkpoints/last.pt"
+    checkpoint.unlink()  # the build's (another config): any checkpoint now is this run's
+    config_path = write_config(root, config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(root),
+         "--profile", str(SLURM_PROFILE), *SLURM_TEST_ARGS, "results/a/model/model.pt",
+         "--configfile", str(config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while _step(checkpoint) < 2:
+            assert proc.poll() is None, proc.stdout.read()[-4000:]
+            assert time.monotonic() < deadline, "no checkpoint within 600 s"
+            time.sleep(0.1)
+        job_id = next(f["JobId"] for f in slurm_jobs(root)
+                      if f["Comment"].startswith("rule_train_model_wildcards_a")
+                      and f["JobState"] == "RUNNING")
+        subprocess.run(["scancel", job_id], check=True, timeout=30)
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-4000:]
+    assert "resumed from" in (root / "logs/a/train.log").read_text()
+    assert _step(checkpoint) == 40
+    states = sorted(f["JobState"] for f in slurm_jobs(root)
+                    if f["Comment"].startswith("rule_train_model_wildcards_a"))
+    assert states == ["CANCELLED", "COMPLETED"], states
+
+
+def _step(path: Path) -> int:
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    except Exception:  # not written yet
+        return -1
