@@ -165,6 +165,8 @@ def evaluate_simulation(
         scores = instance_scores([units[k].labels for k in idx], [preds[k] for k in idx])
         fidelity[str(channel)] = {"method": units[idx[0]].method, **scores}
 
+    log.info("fidelity: %s", {c: round(v["f1"], 3) for c, v in fidelity.items()})
+
     synth = [u for smp in samples for u in views.downstream_units(kind, smp.labels, smp.image)]
     sketch = [
         views.Unit((u.image + 1) / 2, u.labels, u.method, u.channel)
@@ -182,6 +184,8 @@ def evaluate_simulation(
     else:
         realism = {"synthetic": {"reason": "the test split is empty"},
                    "sketch": {"reason": "the test split is empty"}}
+    log.info("realism (KID to real): synthetic %s, sketch %s",
+             realism["synthetic"].get("kid"), realism["sketch"].get("kid"))
     realism["real_train_vs_test"] = reference.get("realism_train_vs_test")
     realism["feature_network"] = FEATURE_NETWORK
     realism["compared_with"] = "real test split"

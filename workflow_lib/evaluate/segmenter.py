@@ -8,7 +8,6 @@ percentile), so images of any intensity range work, sketches included.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +17,6 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries, watershed
 from torch import nn
 from tqdm import tqdm
-
-log = logging.getLogger("cellsynth")
 
 BACKGROUND, INTERIOR, BOUNDARY = 0, 1, 2
 #: Boundary pixels are rare but decide whether touching cells separate: weigh them up.
