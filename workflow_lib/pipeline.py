@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from workflow_lib.diffusion.checks import check_diffusion_config
 from workflow_lib.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
@@ -53,12 +54,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Checks across keys that the JSON schema cannot express. Raises :class:`ConfigError`."""
     for name, ds in config["datasets"].items():
         ndim = ds["ndim"]
-        patch = ds["model"]["patch_size"]
-        if len(patch) != ndim:
-            raise ConfigError(
-                f"datasets.{name}.model.patch_size",
-                f"has {len(patch)} axes but ndim is {ndim}",
-            )
+        check_diffusion_config(name, ds)
         split = ds["split"]
         if split["val"] + split["test"] >= 1:
             raise ConfigError(
@@ -83,8 +79,3 @@ def check_config(config: Mapping[str, Any]) -> None:
                     f"datasets.{name}.simulations.{sim_name}.shape",
                     f"has {len(sim['shape'])} axes but ndim is {ndim}",
                 )
-        tile = ds["synthesis"]["tile"]
-        if len(tile) != ndim:
-            raise ConfigError(
-                f"datasets.{name}.synthesis.tile", f"has {len(tile)} axes but ndim is {ndim}"
-            )
