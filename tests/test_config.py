@@ -48,3 +48,12 @@ def test_errors_survive_pickling():
     for err in (ConfigError("a.b", "bad"), InputError("x.tif", "broken")):
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err)
+
+
+def test_readme_config_example_is_valid():
+    readme = (CONFIG.parent / "README.md").read_text()
+    section = readme[readme.index("## Your own data"):]
+    block = section[section.index("```yaml") + len("```yaml"):]
+    config = yaml.safe_load(block[: block.index("```")])
+    validate(config, str(CONFIG / "config.schema.yaml"))
+    check_config(config)
