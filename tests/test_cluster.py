@@ -206,7 +206,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm, tmp_path, tmp_path
     skip_unless_landed("train")
     ref_root, config = built_pipeline(tmp_path_factory)
     root = copy_workdir(ref_root, tmp_path / "w")
-    config["datasets"]["a"]["model"]["train"].update(steps=40, checkpoint_every=2)
+    config["datasets"]["a"]["model"]["train"].update(steps=30, checkpoint_every=2)
     checkpoint = root / "results/a/model/checkpoints/last.pt"
     checkpoint.unlink()  # the build's (another config): any checkpoint now is this run's
     config_path = write_config(root, config)
@@ -232,7 +232,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm, tmp_path, tmp_path
             proc.kill()
     assert proc.returncode == 0, out[-4000:]
     assert "resumed from" in (root / "logs/a/train.log").read_text()
-    assert _step(checkpoint) == 40
+    assert _step(checkpoint) == 30
     states = sorted(f["JobState"] for f in slurm_jobs(root)
                     if f["Comment"].startswith("rule_train_model_wildcards_a"))
     assert states == ["CANCELLED", "COMPLETED"], states

@@ -49,7 +49,7 @@ def test_killed_training_resumes_from_its_checkpoint(work):
     skip_unless_landed("train")
     root, config = work
     train = config["datasets"]["a"]["model"]["train"]
-    train.update(steps=60, checkpoint_every=2)
+    train.update(steps=30, checkpoint_every=2)
     # the build's checkpoint (another config) would be ignored; removed, any checkpoint is ours
     (root / CHECKPOINT).unlink()
     config_path = write_config(root, config)
@@ -68,7 +68,7 @@ def test_killed_training_resumes_from_its_checkpoint(work):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     killed_at = _checkpoint_step(root / CHECKPOINT)
-    assert 2 <= killed_at < 60
+    assert 2 <= killed_at < 30
 
     # No complete-looking model: either gone or one Snakemake calls incomplete.
     model = root / MODEL
@@ -85,7 +85,7 @@ def test_killed_training_resumes_from_its_checkpoint(work):
     assert resumed_at >= killed_at
     state = torch.load(model, map_location="cpu", weights_only=False)
     assert state, "model.pt is empty"
-    assert _checkpoint_step(root / CHECKPOINT) == 60
+    assert _checkpoint_step(root / CHECKPOINT) == 30
 
 
 def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(work):
