@@ -28,9 +28,14 @@ def save(fig: plt.Figure, path: str | Path) -> None:
     plt.close(fig)
 
 
+#: Panels show at most this many pixels per side (top-left), so 1-px outlines stay visible.
+VIEW = 256
+
+
 def _plane(array: np.ndarray) -> np.ndarray:
-    """The middle z plane of a 3D array, the array itself in 2D."""
-    return array[array.shape[0] // 2] if array.ndim == 3 else array
+    """The middle z plane of a 3D array (the array itself in 2D), cropped to VIEW x VIEW."""
+    plane = array[array.shape[0] // 2] if array.ndim == 3 else array
+    return plane[:VIEW, :VIEW]
 
 
 def _outlined(image: np.ndarray, labels: np.ndarray, color=(1.0, 0.2, 0.2)) -> np.ndarray:
@@ -50,7 +55,8 @@ def sample_grid(
     rows: int = 3,
 ) -> plt.Figure:
     """Rows of: real test image | sketch | synthetic | synthetic + simulated mask | classical
-    segmentation of the synthetic image. 3D shows the middle z plane."""
+    segmentation of the synthetic image. 3D shows the middle z plane; large images their
+    top-left 256 x 256 pixels."""
     rows = max(1, min(rows, len(units)))
     titles = ["real (test split)", "sketch", "synthetic", "synthetic + mask", "classical segm."]
     fig, axes = plt.subplots(rows, 5, figsize=(15, 3.1 * rows), squeeze=False)
@@ -58,7 +64,7 @@ def sample_grid(
         unit = units[r]
         image, labels = _plane(unit.image), _plane(unit.labels)
         panels = [
-            real[r % len(real)] if real else None,
+            _plane(real[r % len(real)]) if real else None,
             _plane(sketches[r].image) if r < len(sketches) else None,
             image,
             _outlined(image, labels),
