@@ -19,6 +19,7 @@ if not workflow.overwrite_configfiles:
 
 validate(config, "../config/config.schema.yaml")
 pipeline.check_config(config)
+config["datasets"] = pipeline.sorted_keys(config["datasets"])
 
 DATASETS = sorted(config["datasets"])
 

@@ -12,7 +12,7 @@ rule synthesize_image:
     output:
         "results/{dataset}/{sim}/images/{i}.tif",
     params:
-        dataset=dataset_config,
+        synthesis=lambda wc: dataset_config(wc)["synthesis"],
         device=config["device"],
         require_gpu=config["require_gpu"],
     threads: 2

@@ -15,7 +15,10 @@ rule train_model:
         loss=report("results/{dataset}/model/loss.png", category="Training"),
         samples=report("results/{dataset}/model/samples.png", category="Training"),
     params:
-        dataset=dataset_config,
+        # only what training uses: other keys of the data set must not trigger a retraining
+        model=lambda wc: dataset_config(wc)["model"],
+        ndim=lambda wc: dataset_config(wc)["ndim"],
+        channels=lambda wc: dataset_config(wc)["channels"],
         device=config["device"],
         require_gpu=config["require_gpu"],
         # not an output: Snakemake deletes outputs before a rerun, and checkpoints must

@@ -8,7 +8,6 @@ import torch
 from tqdm import tqdm
 
 from workflow_lib.device import pick_device
-from workflow_lib.diffusion.checks import check_diffusion_config
 from workflow_lib.diffusion.stages import synthesize_stage
 from workflow_lib.runner import run_script
 
@@ -16,12 +15,11 @@ from workflow_lib.runner import run_script
 def main():
     p = snakemake.params  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
-    check_diffusion_config(snakemake.wildcards.dataset, p.dataset)  # noqa: F821
     synthesize_stage(
         model_path=snakemake.input.model,  # noqa: F821
         sketch_path=snakemake.input.sketch,  # noqa: F821
         image_path=snakemake.output[0],  # noqa: F821
-        params=p.dataset["synthesis"],
+        params=p.synthesis,
         index=int(snakemake.wildcards.i),  # noqa: F821
         device=pick_device(p.device, p.require_gpu),
         progress=lambda it: tqdm(it, desc="denoise", file=sys.stderr, mininterval=5),

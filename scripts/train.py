@@ -8,7 +8,6 @@ import torch
 from tqdm import tqdm
 
 from workflow_lib.device import pick_device
-from workflow_lib.diffusion.checks import check_diffusion_config
 from workflow_lib.diffusion.stages import train_stage
 from workflow_lib.runner import run_script
 
@@ -16,7 +15,6 @@ from workflow_lib.runner import run_script
 def main():
     p = snakemake.params  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
-    check_diffusion_config(snakemake.wildcards.dataset, p.dataset)  # noqa: F821
     device = pick_device(p.device, p.require_gpu)
     train_stage(
         train_csv=snakemake.input.train,  # noqa: F821
@@ -25,10 +23,9 @@ def main():
         loss_png=snakemake.output.loss,  # noqa: F821
         samples_png=snakemake.output.samples,  # noqa: F821
         checkpoint_dir=p.checkpoint_dir,
-        model_cfg=p.dataset["model"],
-        synthesis_cfg=p.dataset["synthesis"],
-        ndim=p.dataset["ndim"],
-        channels=len(p.dataset["channels"]),
+        model_cfg=p.model,
+        ndim=p.ndim,
+        channels=len(p.channels),
         device=device,
         progress=lambda it: tqdm(it, desc="train", file=sys.stderr, mininterval=10),
     )

@@ -57,3 +57,12 @@ def test_readme_config_example_is_valid():
     config = yaml.safe_load(block[: block.index("```")])
     validate(config, str(CONFIG / "config.schema.yaml"))
     check_config(config)
+
+
+def test_sorted_keys_is_recursive_and_keeps_lists():
+    from workflow_lib.pipeline import sorted_keys
+
+    value = {"b": [{"z": 1, "a": 2}], "a": {"y": 1, "x": 2}}
+    out = sorted_keys(value)
+    assert list(out) == ["a", "b"] and list(out["a"]) == ["x", "y"]
+    assert list(out["b"][0]) == ["a", "z"] and out == value

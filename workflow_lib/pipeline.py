@@ -50,6 +50,19 @@ def dataset_images(
     return images
 
 
+def sorted_keys(obj: Any) -> Any:
+    """``obj`` with every mapping's keys sorted, recursively.
+
+    Snakemake compares a job's params by their text, so reordering keys in a YAML file
+    would otherwise rerun jobs whose settings did not change.
+    """
+    if isinstance(obj, Mapping):
+        return {key: sorted_keys(obj[key]) for key in sorted(obj)}
+    if isinstance(obj, list):
+        return [sorted_keys(value) for value in obj]
+    return obj
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Checks across keys that the JSON schema cannot express. Raises :class:`ConfigError`."""
     for name, ds in config["datasets"].items():

@@ -21,6 +21,10 @@ log = logging.getLogger("cellsynth")
 
 Progress = Callable[[Iterable[int]], Iterable[int]]
 _SAMPLE_TILES = 8
+# The preview grid uses fixed SDEdit settings (the method's t_start = 400 of 1000) rather than
+# the data set's synthesis config, so tuning synthesis never reruns (and resets) training.
+_PREVIEW_T_FRACTION = 0.4
+_PREVIEW = {"sampler": "dpmpp", "steps": 20, "blur": 1.0, "clip": True}
 
 
 def train_stage(
@@ -31,7 +35,6 @@ def train_stage(
     samples_png: str | Path,
     checkpoint_dir: str | Path,
     model_cfg: Mapping[str, Any],
-    synthesis_cfg: Mapping[str, Any],
     ndim: int,
     channels: int,
     device: torch.device,
@@ -65,9 +68,16 @@ def train_stage(
                 val.close()
     save_model(model_path, trainer.ema, {**meta, "steps": trainer.step, "hash": trainer.hash})
     plot_loss(trainer.history, loss_png)
-    params = {**synthesis_cfg, "tile": list(patch), "overlap": 0, "batch": _SAMPLE_TILES}
+    params = {
+        **_PREVIEW,
+        "t_start": round(_PREVIEW_T_FRACTION * model_cfg["timesteps"]),
+        "tile": list(patch),
+        "overlap": 0,
+        "batch": _SAMPLE_TILES,
+    }
     outputs = synthesize(
-        guides, trainer.ema.eval(), trainer.schedule, params, device, (synthesis_cfg["seed"],)
+        guides, trainer.ema.eval(), trainer.schedule, params, device,
+        (model_cfg["train"]["seed"],),
     )
     plot_samples(
         (guides + 1) / 2,
