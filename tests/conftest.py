@@ -47,3 +47,14 @@ def run_snakemake(
 def snakemake_run():
     """The :func:`run_snakemake` function, as a fixture."""
     return run_snakemake
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors run faster on one thread than on OpenMP threads fighting for 2 busy cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

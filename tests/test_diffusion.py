@@ -11,16 +11,10 @@ from workflow_lib.diffusion.samplers import fast_timesteps, network_evaluations,
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.unet import UNet, pixel_shuffle
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 COSINE = NoiseSchedule.create("cosine", 1000)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_cosine_schedule_values():

@@ -17,14 +17,8 @@ from workflow_lib.evaluate.protocol import Sample, Settings, evaluate_reference,
 from workflow_lib.evaluate.segmenter import SegmenterSettings, class_targets
 from workflow_lib.io import write_h5, write_tiff
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tests run beside other jobs on 2 cores; oversubscribed OpenMP threads crawl.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def toy(seed: int, size: int = 64, n: int = 8) -> tuple[np.ndarray, np.ndarray]:

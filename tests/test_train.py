@@ -21,6 +21,8 @@ from workflow_lib.diffusion.train import _VAL, CHECKPOINT, Trainer, _batch
 from workflow_lib.errors import InputError
 from workflow_lib.io import write_h5
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 MODEL = {
@@ -29,14 +31,6 @@ MODEL = {
               "checkpoint_every": 2, "val_every": 2, "val_batches": 1},
 }
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def toy_images(folder: Path, n: int = 2, shape=(1, 40, 40)) -> list[Path]:

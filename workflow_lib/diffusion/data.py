@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,20 +9,14 @@ import h5py
 import numpy as np
 
 from workflow_lib.errors import InputError
+from workflow_lib.prepare import index
 
 H5_DATASET = "data/image"
 
 
 def read_index(csv_path: str | Path) -> list[Path]:
-    """HDF5 paths listed in an index CSV (column ``path``, relative to the CSV's folder)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise InputError(csv_path, "index file not found (run the prepare stage first)")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise InputError(csv_path, f"has no 'path' column (columns: {reader.fieldnames})")
-        return [csv_path.parent / row["path"] for row in reader]
+    """HDF5 paths listed in an index CSV, resolved against the CSV's folder."""
+    return [Path(row["path"]) for row in index.read_index(csv_path)]
 
 
 class PatchSampler:

@@ -92,11 +92,13 @@ def read_index(csv_path: str | Path) -> list[dict[str, str]]:
     """Rows of an index CSV, with ``path`` resolved against the CSV's folder."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise InputError(csv_path, "index file not found")
+        raise InputError(csv_path, "index file not found (run the prepare stage first)")
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise InputError(csv_path, "is not an index file (no 'path' column)")
+            raise InputError(
+                csv_path, f"has no 'path' column (columns: {reader.fieldnames}); not an index file"
+            )
         rows = list(reader)
     for row in rows:
         row["path"] = str(csv_path.parent / row["path"])
