@@ -28,7 +28,6 @@ from cluster.tiny_pipeline import (
     TARGETS,
     built_pipeline,
     copy_workdir,
-    skip_unless_landed,
     snakemake,
     write_config,
 )
@@ -138,7 +137,6 @@ def assert_same_outputs(ref: Path, got: Path, dataset: str) -> None:
 
 
 def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, tmp_path_factory):
-    skip_unless_landed("train", "synthesize")
     ref_root, ref_config = built_pipeline(tmp_path_factory)
     config = {"datasets": {"a": ref_config["datasets"]["a"]}}
     (tmp_path / "raw").mkdir()
@@ -203,7 +201,6 @@ def test_gres_switch_of_the_docs(slurm, tmp_path):
 def test_cancelled_training_is_resubmitted_and_resumes(slurm, tmp_path, tmp_path_factory):
     """A training job killed by SLURM (scancel, as at a time limit or preemption) is resubmitted
     by the profile's `retries` and continues from its last checkpoint."""
-    skip_unless_landed("train")
     ref_root, config = built_pipeline(tmp_path_factory)
     root = copy_workdir(ref_root, tmp_path / "w")
     config["datasets"]["a"]["model"]["train"].update(steps=30, checkpoint_every=2)

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.evaluate import figures, views

@@ -19,7 +19,6 @@ from cluster.tiny_pipeline import (
     TARGETS,
     built_pipeline,
     copy_workdir,
-    skip_unless_landed,
     snakemake,
     snapshot,
     write_config,
@@ -46,7 +45,6 @@ def _checkpoint_step(path: Path) -> int:
 
 
 def test_killed_training_resumes_from_its_checkpoint(work):
-    skip_unless_landed("train")
     root, config = work
     train = config["datasets"]["a"]["model"]["train"]
     train.update(steps=30, checkpoint_every=2)
@@ -90,7 +88,6 @@ def test_killed_training_resumes_from_its_checkpoint(work):
 
 def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(work):
     """Data set c holds a text file named .tif; a's changed synthesis still runs to the end."""
-    skip_unless_landed("synthesize")
     root, config = work
     write_images(root / "raw" / "c", n=1, seed=3)
     (root / "raw" / "c" / "broken.tif").write_text("this is not an image\n")
@@ -110,7 +107,6 @@ def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(work):
 
 
 def test_require_gpu_without_gpu_fails_loudly(work):
-    skip_unless_landed("train")
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     root, config = work

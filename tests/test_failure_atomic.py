@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 import tifffile
 
@@ -35,7 +34,6 @@ WRITERS = {
 # or after all data, just before the rename.
 HARNESS = """
 import os, signal, sys
-import numpy as np
 sys.path.insert(0, {repo!r})
 TARGET, VALUE, WHEN = {target!r}, {value!r}, {when!r}
 

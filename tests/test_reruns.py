@@ -17,7 +17,6 @@ from cluster.tiny_pipeline import (
     copy_workdir,
     job_keys,
     planned_jobs,
-    skip_unless_landed,
     snakemake,
     snapshot,
     tiny_config,
@@ -88,7 +87,6 @@ def test_reordering_config_keys_reruns_nothing(work):
 
 
 def test_t_start_change_reruns_only_synthesize_and_evaluate_of_that_dataset(work):
-    skip_unless_landed("synthesize")
     root, config = work
     config["datasets"]["a"]["synthesis"]["t_start"] += 2
     jobs = planned_jobs(snakemake(root, "-n", *TARGETS, config=config).stdout)
@@ -105,7 +103,6 @@ def test_t_start_change_reruns_only_synthesize_and_evaluate_of_that_dataset(work
 
 
 def test_forcerun_one_model_reruns_it_and_its_descendants_only(work):
-    skip_unless_landed("train")
     root, config = work
     out = snakemake(root, "-n", *TARGETS, "--forcerun", "results/a/model/model.pt",
                     config=config).stdout
@@ -129,7 +126,6 @@ def test_forcerun_one_h5_file_reruns_that_conversion_and_its_descendants(work):
 
 def test_forcerun_stage_rule_redoes_that_stage_everywhere(work):
     """The README recipe: `--forcerun synthesize_image` redoes synthesis (and evaluation) only."""
-    skip_unless_landed("synthesize")
     root, config = work
     out = snakemake(root, "-n", *TARGETS, "--forcerun", "synthesize_image",
                     config=config).stdout

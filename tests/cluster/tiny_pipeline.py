@@ -22,41 +22,10 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 GPU_RULES = ("train_model", "synthesize_image")
-# Job rule of each stage, in DAG order; a stage counts as landed when its rule is defined.
-STAGE_RULES = {
-    "prepare": "index_dataset",
-    "train": "train_model",
-    "simulate": "simulate_sample",
-    "sketch": "sketch_sample",
-    "synthesize": "synthesize_image",
-    "evaluate": "evaluate_simulation",
-}
 # A job in a dry-run: "rule NAME:" then indented "key: value" lines.
-# Every target rule: the default target `all` may not cover every stage yet.
+# Every target rule.
 TARGETS = ("all", "prepare", "train", "simulate", "sketch", "synthesize", "evaluate")
 _JOB_RE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:[ \t]+\S.*\n?)*)", re.M)
-
-
-def defined_rules() -> set[str]:
-    """Names of all rules in rules/*.smk."""
-    text = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
-    return set(re.findall(r"^(?:rule|checkpoint) (\w+):", text, re.M))
-
-
-def missing_stages(*stages: str) -> list[str]:
-    """Those of ``stages`` whose job rule is not defined yet."""
-    rules = defined_rules()
-    return [s for s in stages if STAGE_RULES[s] not in rules]
-
-
-def skip_unless_landed(*stages: str) -> None:
-    """Skip the calling test, naming the stages whose rules do not exist yet."""
-    import pytest
-
-    missing = missing_stages(*stages)
-    if missing:
-        rules = ", ".join(STAGE_RULES[s] for s in missing)
-        pytest.skip(f"stage(s) {', '.join(missing)} not landed yet (no rule {rules})")
 
 
 def write_images(folder: Path, n: int = 2, shape: tuple[int, int] = (64, 64), seed: int = 0) -> None:
