@@ -34,6 +34,7 @@ WRITERS = {
 # or after all data, just before the rename.
 HARNESS = """
 import os, signal, sys
+import numpy as np
 sys.path.insert(0, {repo!r})
 TARGET, VALUE, WHEN = {target!r}, {value!r}, {when!r}
 
