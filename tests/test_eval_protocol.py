@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -133,11 +134,22 @@ def test_downstream_beats_chance():
     assert len(losses) == 40 and losses[-1] < losses[0]
     # Chance (random or empty prediction) scores 0 at IoU 0.5.
     assert scores["f1"] > 0.7 and scores["n_test"] == 2
+    # three segmenters (seeds 0, 1, 2); the scores are their mean, the spread their std
+    runs = scores["per_seed"]
+    assert scores["repeats"] == 3 and [r["seed"] for r in runs] == [0, 1, 2]
+    assert scores["f1"] == pytest.approx(np.mean([r["f1"] for r in runs]))
+    assert scores["f1_std"] == pytest.approx(np.std([r["f1"] for r in runs]))
+    assert scores["ap_50_95_std"] == pytest.approx(np.std([r["ap_50_95"] for r in runs]))
     again, _ = train_and_test(
         [i for i, _ in train], [lab for _, lab in train],
         [i for i, _ in test], [lab for _, lab in test], settings,
     )
     assert again == scores  # seeded
+    one, _ = train_and_test(
+        [i for i, _ in train], [lab for _, lab in train],
+        [i for i, _ in test], [lab for _, lab in test], replace(settings, repeats=1, seed=1),
+    )
+    assert one["per_seed"] == [runs[1]]  # segmenter k is the one seeded seed + k
 
 
 FAST = Settings(patch=16, subsets=5, segmenter=SegmenterSettings(steps=3, patch=32, batch_size=2, features=4))

@@ -113,19 +113,29 @@ def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> plt.Figure:
     if not any(losses.get(n) for n in SOURCES):
         ax.text(0.5, 0.5, "no segmenter trained (no real masks)", ha="center",
                 transform=ax.transAxes)
-    ax.set(xlabel="step", ylabel="weighted cross-entropy", title="downstream segmenter loss")
+    ax.set(xlabel="step", ylabel="weighted cross-entropy",
+           title="downstream segmenter loss (mean over seeds)")
     if ax.lines:
         ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
 
 
-def _bars(ax: plt.Axes, names: Sequence[str], values: Sequence[float | None], title: str) -> None:
+def _bars(
+    ax: plt.Axes,
+    names: Sequence[str],
+    values: Sequence[float | None],
+    title: str,
+    errors: Sequence[float | None] | None = None,
+) -> None:
+    """Bars with their values written on top; ``errors``: +- whiskers (the seeds' spread)."""
     shown = [0.0 if v is None else v for v in values]  # NaN bars break the axis limits
-    bars = ax.bar(names, shown, color=[COLORS.get(n, "grey") for n in names])
-    for bar, v in zip(bars, values):
+    spread = None if errors is None else [e or 0.0 for e in errors]
+    bars = ax.bar(names, shown, yerr=spread, capsize=4,
+                  color=[COLORS.get(n, "grey") for n in names])
+    for bar, v, e in zip(bars, values, spread or [0.0] * len(values)):
         label = "n/a" if v is None else f"{v:.3f}"
-        ax.text(bar.get_x() + bar.get_width() / 2, 0 if v is None else v, label,
+        ax.text(bar.get_x() + bar.get_width() / 2, 0 if v is None else v + e, label,
                 ha="center", va="bottom")
     ax.set_title(title)
 
@@ -134,8 +144,10 @@ def summary(metrics: Mapping[str, Any]) -> plt.Figure:
     """At a glance: downstream F1/AP per training source, realism distances, fidelity F1."""
     down, real = metrics["downstream"], metrics["realism"]
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
-    _bars(axes[0], SOURCES, [down[n].get("f1") for n in SOURCES], "downstream F1@0.5 on real")
-    _bars(axes[1], SOURCES, [down[n].get("ap_50_95") for n in SOURCES], "downstream AP 0.5:0.95")
+    for ax, key, title in ((axes[0], "f1", "downstream F1@0.5 on real"),
+                           (axes[1], "ap_50_95", "downstream AP 0.5:0.95")):
+        _bars(ax, SOURCES, [down[n].get(key) for n in SOURCES], title,
+              errors=[down[n].get(f"{key}_std") for n in SOURCES])
     names = ["sketch", "synthetic", "real"]
     for ax, key, title in (
         (axes[2], "kid", "KID to real test (lower = closer)"),

@@ -25,14 +25,16 @@ CLASS_WEIGHTS = (1.0, 1.0, 3.0)
 
 @dataclass(frozen=True)
 class SegmenterSettings:
-    """Training recipe. ``patch``: side of the training crops (clipped to each image)."""
+    """Training recipe. ``patch``: side of the training crops (clipped to each image);
+    ``repeats``: segmenters trained per source, with seeds ``seed``, ``seed + 1``, ..."""
 
     features: int = 16
     patch: int = 64
     batch_size: int = 8
-    steps: int = 150
+    steps: int = 300
     lr: float = 2e-3
     seed: int = 0
+    repeats: int = 3
 
 
 def _block(conv: type[nn.Module], cin: int, cout: int) -> nn.Sequential:
