@@ -32,3 +32,17 @@ class ConfigError(CellsynthError, ValueError):
 
     def __reduce__(self):
         return (type(self), (self.key, self.problem))
+
+
+class ParamError(CellsynthError, ValueError):
+    """A domain parameter is unusable. ``name`` is its key *within* its settings block (e.g.
+    ``radius`` of a simulation's ``params``); the workflow layer turns it into a
+    :class:`ConfigError` with the full config key, so domain code never knows config paths."""
+
+    def __init__(self, name: str, problem: str):
+        self.name = name
+        self.problem = problem
+        super().__init__(f"parameter '{name}': {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.problem))
