@@ -21,4 +21,4 @@ include: "rules/evaluate.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        layout.all_targets(config),

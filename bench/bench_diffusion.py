@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from workflow_lib.device import autocast_dtype, pick_device  # noqa: E402
-from workflow_lib.diffusion.samplers import network_evaluations  # noqa: E402
-from workflow_lib.diffusion.schedule import NoiseSchedule  # noqa: E402
-from workflow_lib.diffusion.synthesis import synthesize  # noqa: E402
-from workflow_lib.diffusion.tiling import TiledDenoiser  # noqa: E402
-from workflow_lib.diffusion.unet import UNet  # noqa: E402
+from workflow_lib.device import autocast_dtype, pick_device
+from workflow_lib.diffusion.samplers import network_evaluations
+from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.synthesis import synthesize
+from workflow_lib.diffusion.tiling import TiledDenoiser
+from workflow_lib.diffusion.unet import UNet
 
 
 def sync(device: torch.device) -> None:

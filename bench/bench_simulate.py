@@ -17,11 +17,8 @@ import multiprocessing as mp
 import resource
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CASES = [
     # name, kind, shape, params, target seconds
@@ -47,19 +44,19 @@ QUICK = {"nuclei 2D ~100": (256, 256), "nuclei 3D ~500": (32, 128, 128),
 
 def run_case(args) -> dict:
     name, kind, shape, params, with_sketch = args
-    from workflow_lib.simulate import sample_rng, simulate
+    from workflow_lib.simulate import get_kind, read_params, sample_rng, simulate
     from workflow_lib.sketch import SketchParams, make_sketch
 
     t0 = time.perf_counter()
     try:
-        sim = simulate(kind, shape, params, sample_rng(0, 0))
+        sim = simulate(kind, shape, read_params(kind, params, len(shape)), sample_rng(0, 0))
     except Exception as exc:  # noqa: BLE001  (reported, and kept picklable for the pool)
         return {"case": name, "error": str(exc)}
     t_sim = time.perf_counter() - t0
     t_sketch = None
     if with_sketch:
         t0 = time.perf_counter()
-        make_sketch(sim.labels, kind, SketchParams(), sample_rng(0, 0, 1), time=sim.time)
+        make_sketch(sim.labels, get_kind(kind), SketchParams(), sample_rng(0, 0, 1))
         t_sketch = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
     return {"case": name, "shape": list(shape), "instances": sim.count, "simulate_s": round(t_sim, 3),

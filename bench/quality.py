@@ -15,35 +15,31 @@ per spatial axis so DDPM's 400 network calls fit a CPU; --limit takes the first 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+import os
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import yaml
+from snakemake.utils import validate
+
+from workflow_lib.diffusion.samplers import network_evaluations
+from workflow_lib.io import axes_for, read_tiff, write_tiff
+from workflow_lib.simulate import get_kind
+from workflow_lib.workflow import config as cfg
+from workflow_lib.workflow import inputs, layout, stages
+from workflow_lib.workflow.runner import Files, Job
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from snakemake.utils import validate  # noqa: E402
-
-from workflow_lib.device import pick_device  # noqa: E402
-from workflow_lib.diffusion.samplers import network_evaluations  # noqa: E402
-from workflow_lib.diffusion.stages import synthesize_stage  # noqa: E402
-from workflow_lib.evaluate.data import load_real, load_stack, match_masks  # noqa: E402
-from workflow_lib.evaluate.protocol import (  # noqa: E402
-    Sample,
-    Settings,
-    evaluate_reference,
-    evaluate_simulation,
-)
-from workflow_lib.io import axes_for, write_tiff  # noqa: E402
-from workflow_lib.pipeline import dataset_images  # noqa: E402
 
 
 def load_config(path: Path) -> dict:
     config = yaml.safe_load(path.read_text())
     validate(config, str(REPO / "config" / "config.schema.yaml"))  # fills the defaults
+    cfg.check(config)
     return config
 
 
@@ -79,51 +75,63 @@ def main() -> None:
     config = load_config(args.configfile)
     ds = config["datasets"][args.dataset]
     sim = ds["simulations"][args.sim]
-    ndim, kind = ds["ndim"], sim["kind"]
-    time_axis = kind == "timeseries"
-    root = args.workdir / "results" / args.dataset
+    ndim, kind = ds["ndim"], get_kind(sim["kind"])
+    axes = axes_for(ndim, time=kind.time)
     count = sim["count"] if args.limit is None else min(args.limit, sim["count"])
-    sketch_paths = [root / args.sim / "sketches" / f"{i}.tif" for i in range(count)]
-    labels = [crop(a, args.crop, ndim) for a in load_stack(
-        [root / args.sim / "labels" / f"{i}.tif" for i in range(count)], ndim, time_axis)]
-    sketches = [crop(a, args.crop, ndim) for a in load_stack(sketch_paths, ndim, time_axis)]
+    os.chdir(args.workdir)  # the config's globs and results/ are relative to the run
+
+    def sample_paths(template: str) -> list[str]:
+        return layout.sample_files(template, args.dataset, args.sim, count)
 
     evaluation = ds["evaluation"]
-    settings = Settings.from_config(evaluation)
-    names = dataset_images(args.dataset, str(args.workdir / ds["images"]))
-    pattern = evaluation["real_masks"]
-    masks = match_masks(None if pattern is None else str(args.workdir / pattern), names,
-                        f"datasets.{args.dataset}.evaluation.real_masks")
-    key = f"datasets.{args.dataset}.evaluation.real_channel"
-    train = load_real(root / "index" / "train.csv", masks, evaluation["real_channel"], key)
-    test = load_real(root / "index" / "test.csv", masks, evaluation["real_channel"], key)
-    reference, _ = evaluate_reference(train, test, pattern is not None, settings)
-
-    device = pick_device(args.device)
-    model = root / "model" / "model.pt"
+    names = inputs.dataset_images(ds["images"], cfg.key(args.dataset, "images"))
+    masks = inputs.real_masks(evaluation["real_masks"], names,
+                              cfg.key(args.dataset, "evaluation", "real_masks"))
+    wildcards = SimpleNamespace(dataset=args.dataset, sim=args.sim)
+    real = {"index": layout.index_files(args.dataset), "h5": [], "masks": sorted(masks.values())}
+    model = layout.fill(layout.MODEL, dataset=args.dataset)
     fast = ds["synthesis"]
     samplers = [("ddpm", {**fast, "sampler": "ddpm"}), (fast["sampler"], fast)]
     rows, details = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        axes = axes_for(ndim, time=time_axis)
-        for i, sketch in enumerate(sketches):
-            write_tiff(tmp / "sketches" / f"{i}.tif", sketch.astype(np.float32), axes)
+        reference = tmp / "reference.json"
+        stages.evaluate_reference(Job(
+            Files(**real), Files(reference),
+            SimpleNamespace(evaluation=evaluation), wildcards, threads=2,
+        ))
+        for stage, paths in (("labels", sample_paths(layout.LABELS)),
+                             ("sketches", sample_paths(layout.SKETCH))):
+            for i, path in enumerate(paths):
+                array = crop(read_tiff(path, axes=axes)[0], args.crop, ndim)
+                write_tiff(tmp / stage / f"{i}.tif", array, axes)
+        cropped = {stage: [tmp / stage / f"{i}.tif" for i in range(count)]
+                   for stage in ("labels", "sketches")}
         for name, params in samplers:
+            images = [tmp / name / f"{i}.tif" for i in range(count)]
             start = time.perf_counter()
             for i in range(count):
-                synthesize_stage(model, tmp / "sketches" / f"{i}.tif",
-                                 tmp / name / f"{i}.tif", params, i, device)
+                stages.synthesize_image(Job(
+                    Files(model=model, sketch=cropped["sketches"][i]), Files(images[i]),
+                    SimpleNamespace(synthesis=params, device=args.device, require_gpu=False),
+                    SimpleNamespace(i=str(i)), threads=2,
+                ))
             seconds = time.perf_counter() - start
-            images = load_stack([tmp / name / f"{i}.tif" for i in range(count)], ndim, time_axis)
-            samples = [Sample(lab, sk, img) for lab, sk, img in zip(labels, sketches, images)]
-            metrics, _ = evaluate_simulation(kind, samples, test, reference,
-                                             pattern is not None, settings)
+            out = tmp / f"evaluation-{name}"
+            stages.evaluate_simulation(Job(
+                Files(**cropped, images=images, **real, reference=reference),
+                Files(metrics=out / "metrics.json",
+                      **{fig: out / f"{fig}.png" for fig in layout.EVAL_FIGURES}),
+                SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=evaluation),
+                wildcards, threads=2,
+            ))
+            metrics = json.loads((out / "metrics.json").read_text())
             details[name] = metrics
             nfe = network_evaluations(params["sampler"], params["t_start"], params["steps"])
             rows.append(row(f"{name} from {params['t_start']}", nfe, seconds,
                             {**metrics, "realism": metrics["realism"]["synthetic"],
                              "downstream": metrics["downstream"]["synthetic"]}))
+        reference = json.loads(reference.read_text())
     last = details[samplers[-1][0]]
     rows.append(row("sketch (no diffusion)", None, None,
                     {"realism": last["realism"]["sketch"], "downstream": last["downstream"]["sketch"]}))
@@ -134,7 +142,7 @@ def main() -> None:
     header = ["images", "NFE", "seconds", "fidelity F1", "KID", "hist W1", "spectrum",
               "down F1@0.5", "down AP50:95"]
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
-    print(f"{args.dataset}/{args.sim}: {count} sample(s), crop {args.crop}, device {device}")
+    print(f"{args.dataset}/{args.sim}: {count} sample(s), crop {args.crop}, device {args.device}")
     for r in [header] + rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
 

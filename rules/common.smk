@@ -1,12 +1,10 @@
 import os
-import sys
 
 from snakemake.utils import validate
 
-# The library lives beside this workflow; make it importable whether or not it is installed.
-sys.path.insert(0, os.path.dirname(os.path.abspath(workflow.main_snakefile)))
-
-from workflow_lib import pipeline
+from workflow_lib.simulate import get_kind
+from workflow_lib.workflow import config as cfg
+from workflow_lib.workflow import inputs, layout
 
 
 # The embedded default config is the demo; a user's --configfile replaces it instead of
@@ -18,8 +16,8 @@ if not workflow.overwrite_configfiles:
 
 
 validate(config, "../config/config.schema.yaml")
-pipeline.check_config(config)
-config["datasets"] = pipeline.sorted_keys(config["datasets"])
+cfg.check(config)
+config["datasets"] = cfg.sorted_keys(config["datasets"])
 
 DATASETS = sorted(config["datasets"])
 
@@ -35,10 +33,16 @@ def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def sim_config(wildcards):
+    return config["datasets"][wildcards.dataset]["simulations"][wildcards.sim]
+
+
 def images_of(dataset):
     """Image name -> input path of one data set (demo files count before they exist)."""
-    return pipeline.dataset_images(
-        dataset, config["datasets"][dataset]["images"], known_files=DEMO_FILES
+    return inputs.dataset_images(
+        config["datasets"][dataset]["images"],
+        cfg.key(dataset, "images"),
+        known_files=DEMO_FILES,
     )
 
 
@@ -47,25 +51,40 @@ def convert_input(wildcards):
 
 
 def h5_files(wildcards):
-    return [
-        f"results/{wildcards.dataset}/h5/{name}.h5"
-        for name in sorted(images_of(wildcards.dataset))
-    ]
+    return layout.h5_files(wildcards.dataset, images_of(wildcards.dataset))
 
 
-def prepare_outputs():
-    return expand(
-        "results/{dataset}/index/{split}.csv", dataset=DATASETS, split=pipeline.SPLITS
+def index_files(wildcards):
+    return layout.index_files(wildcards.dataset)
+
+
+def real_mask_files(wildcards):
+    """Real masks matched to the data set's images by stem ([] when none are configured)."""
+    return sorted(
+        inputs.real_masks(
+            dataset_config(wildcards)["evaluation"]["real_masks"],
+            images_of(wildcards.dataset),
+            cfg.key(wildcards.dataset, "evaluation", "real_masks"),
+            known_files=DEMO_FILES,
+        ).values()
     )
 
 
-def all_outputs():
-    """Everything `snakemake` builds by default: every stage's targets."""
-    return (
-        prepare_outputs()
-        + train_outputs()
-        + simulate_outputs()
-        + sketch_outputs()
-        + synthesize_outputs()
-        + evaluate_outputs()
+def simulation_mask(wildcards):
+    """Kind `masks` reads mask file i mod n of the sorted glob params.masks; others read none."""
+    sim = sim_config(wildcards)
+    if not get_kind(sim["kind"]).needs_mask:
+        return {}
+    files = inputs.mask_files(
+        sim["params"]["masks"],
+        cfg.sim_key(wildcards.dataset, wildcards.sim, "params", "masks"),
+        known_files=DEMO_FILES,
+    )
+    return {"mask": files[int(wildcards.i) % len(files)]}
+
+
+def sample_files(template):
+    """Rule input: ``template`` for every sample of the job's simulation."""
+    return lambda wc: layout.sample_files(
+        template, wc.dataset, wc.sim, sim_config(wc)["count"]
     )

@@ -1,25 +1,16 @@
 # Stage `evaluate`: annotation fidelity, realism and train-on-synthetic/test-on-real per
 # simulation (rule evaluate_simulation), against a per-data-set reference (evaluate_reference:
 # the real-data baseline and the real-vs-real realism floor, shared by its simulations).
-from functools import partial
-
-from workflow_lib.evaluate import targets
-
-evaluate_outputs = partial(targets.evaluate_outputs, config)
-
-EVAL_FIGURES = ("summary", "grid", "distributions", "segmenter_loss")
 
 
 rule evaluate_reference:
     """Per data set: segmenter trained on real train masks -> real test; real train vs test realism."""
     input:
-        index=expand("results/{{dataset}}/index/{split}.csv", split=pipeline.SPLITS),
+        index=index_files,
         h5=h5_files,
-        masks=lambda wc: targets.real_mask_files(
-            config, wc.dataset, images_of(wc.dataset), DEMO_FILES
-        ),
+        masks=real_mask_files,
     output:
-        "results/{dataset}/evaluation/reference.json",
+        layout.REFERENCE,
     params:
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
     threads: 2
@@ -36,18 +27,16 @@ rule evaluate_reference:
 rule evaluate_simulation:
     """One simulation -> metrics.json (fidelity, realism, downstream) and report figures."""
     input:
-        labels=lambda wc: targets.simulation_files(config, wc.dataset, wc.sim, "labels"),
-        sketches=lambda wc: targets.simulation_files(config, wc.dataset, wc.sim, "sketches"),
-        images=lambda wc: targets.simulation_files(config, wc.dataset, wc.sim, "images"),
-        index=expand("results/{{dataset}}/index/{split}.csv", split=pipeline.SPLITS),
+        labels=sample_files(layout.LABELS),
+        sketches=sample_files(layout.SKETCH),
+        images=sample_files(layout.IMAGE),
+        index=index_files,
         h5=h5_files,
-        masks=lambda wc: targets.real_mask_files(
-            config, wc.dataset, images_of(wc.dataset), DEMO_FILES
-        ),
-        reference="results/{dataset}/evaluation/reference.json",
+        masks=real_mask_files,
+        reference=layout.REFERENCE,
     output:
         metrics=report(
-            "results/{dataset}/{sim}/evaluation/metrics.json",
+            layout.METRICS,
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{dataset} / {sim}",
@@ -55,16 +44,16 @@ rule evaluate_simulation:
         ),
         **{
             name: report(
-                f"results/{{dataset}}/{{sim}}/evaluation/{name}.png",
+                layout.EVAL_FIGURE.replace("{figure}", name),
                 caption=f"../report/{name}.rst",
                 category="Evaluation",
                 subcategory="{dataset} / {sim}",
                 labels={"data set": "{dataset}", "simulation": "{sim}", "figure": name},
             )
-            for name in EVAL_FIGURES
+            for name in layout.EVAL_FIGURES
         },
     params:
-        kind=lambda wc: dataset_config(wc)["simulations"][wc.sim]["kind"],
+        kind=lambda wc: sim_config(wc)["kind"],
         ndim=lambda wc: dataset_config(wc)["ndim"],
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
     threads: 2
@@ -81,4 +70,4 @@ rule evaluate_simulation:
 rule evaluate:
     """Target: evaluate every simulation of every data set."""
     input:
-        evaluate_outputs(),
+        layout.evaluate_targets(config),

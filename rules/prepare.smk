@@ -3,7 +3,7 @@ rule convert_image:
     input:
         convert_input,
     output:
-        "results/{dataset}/h5/{image}.h5",
+        layout.H5,
     params:
         ndim=lambda wc: dataset_config(wc)["ndim"],
         channels=lambda wc: dataset_config(wc)["channels"],
@@ -26,7 +26,7 @@ rule index_dataset:
     input:
         h5_files,
     output:
-        expand("results/{{dataset}}/index/{split}.csv", split=pipeline.SPLITS),
+        layout.index_files("{dataset}"),
     params:
         split=lambda wc: dataset_config(wc)["split"],
     log:
@@ -40,4 +40,4 @@ rule index_dataset:
 rule prepare:
     """Target: convert and index every data set."""
     input:
-        prepare_outputs(),
+        layout.prepare_targets(config),

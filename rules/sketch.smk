@@ -1,16 +1,13 @@
-sketch_outputs = partial(sim_targets.sketch_outputs, config)
-
-
 rule sketch_sample:
     """Labels -> sketch in [-1, 1], HDF5 (sketch, instance, boundary, distance), PNG preview."""
     input:
-        labels="results/{dataset}/{sim}/labels/{i}.tif",
-        meta="results/{dataset}/{sim}/labels/{i}.json",
+        labels=layout.LABELS,
+        meta=layout.LABELS_META,
     output:
-        sketch="results/{dataset}/{sim}/sketches/{i}.tif",
-        h5="results/{dataset}/{sim}/annotations/{i}.h5",
+        sketch=layout.SKETCH,
+        h5=layout.ANNOTATIONS,
         preview=report(
-            "results/{dataset}/{sim}/previews/{i}.png",
+            layout.PREVIEW,
             category="Simulation",
             subcategory="{dataset}",
             labels={"simulation": "{sim}", "sample": "{i}"},
@@ -18,7 +15,6 @@ rule sketch_sample:
     params:
         sketch=lambda wc: sim_config(wc)["sketch"],
         seed=lambda wc: sim_config(wc)["seed"],
-        key=sim_key,
     log:
         "logs/{dataset}/{sim}/sketch/{i}.log",
     benchmark:
@@ -32,5 +28,5 @@ rule sketch_sample:
 rule sketch:
     """Target: sketches, annotations and previews (with the labels and tracks they come from)."""
     input:
-        simulate_outputs(),
-        sketch_outputs(),
+        layout.simulate_targets(config),
+        layout.sketch_targets(config),

@@ -1,16 +1,10 @@
-from workflow_lib.diffusion import targets as diffusion_targets
-
-# a bound lambda, not a def: the linter wants functions out of rule files
-synthesize_outputs = lambda: diffusion_targets.image_paths(config)
-
-
 rule synthesize_image:
     """One sketch -> one synthetic image (SDEdit, tiles blended at every step)."""
     input:
-        model="results/{dataset}/model/model.pt",
-        sketch="results/{dataset}/{sim}/sketches/{i}.tif",
+        model=layout.MODEL,
+        sketch=layout.SKETCH,
     output:
-        "results/{dataset}/{sim}/images/{i}.tif",
+        layout.IMAGE,
     params:
         synthesis=lambda wc: dataset_config(wc)["synthesis"],
         device=config["device"],
@@ -31,4 +25,4 @@ rule synthesize_image:
 rule synthesize:
     """Target: a synthetic image for every sketch of every simulation of every data set."""
     input:
-        synthesize_outputs(),
+        layout.synthesize_targets(config),

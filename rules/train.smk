@@ -1,19 +1,13 @@
-from workflow_lib.diffusion import targets as diffusion_targets
-
-# a bound lambda, not a def: the linter wants functions out of rule files
-train_outputs = lambda: diffusion_targets.model_paths(config)
-
-
 rule train_model:
     """Train the diffusion model of one data set on its train split (resumes from checkpoints/)."""
     input:
-        train="results/{dataset}/index/train.csv",
-        val="results/{dataset}/index/val.csv",
+        train=layout.INDEX.replace("{split}", "train"),
+        val=layout.INDEX.replace("{split}", "val"),
         h5=h5_files,
     output:
-        model="results/{dataset}/model/model.pt",
-        loss=report("results/{dataset}/model/loss.png", category="Training"),
-        samples=report("results/{dataset}/model/samples.png", category="Training"),
+        model=layout.MODEL,
+        loss=report(layout.LOSS_PNG, category="Training"),
+        samples=report(layout.SAMPLES_PNG, category="Training"),
     params:
         # only what training uses: other keys of the data set must not trigger a retraining
         model=lambda wc: dataset_config(wc)["model"],
@@ -23,7 +17,7 @@ rule train_model:
         require_gpu=config["require_gpu"],
         # not an output: Snakemake deletes outputs before a rerun, and checkpoints must
         # survive a killed job so the rerun resumes
-        checkpoint_dir=lambda wc: f"results/{wc.dataset}/model/checkpoints",
+        checkpoint_dir=lambda wc: layout.fill(layout.CHECKPOINTS, dataset=wc.dataset),
     threads: 4
     resources:
         gpu=1,
@@ -40,4 +34,4 @@ rule train_model:
 rule train:
     """Target: a trained model for every data set."""
     input:
-        train_outputs(),
+        layout.train_targets(config),

@@ -1,7 +1,9 @@
-"""Put the repository root on sys.path so scripts import `workflow_lib` without an install.
+"""The one place that puts the repository on sys.path, so scripts import `workflow_lib` without
+an install.
 
-Snakemake adds only a script's own folder to the path (also under `--sdm conda`), so every
-script imports this module first.
+Snakemake adds only a script's own folder to the path of a job (and blocks PYTHONPATH under
+`--sdm conda`), so every script imports this module first. The Snakefile itself needs no help:
+Snakemake puts the folder of every included Snakefile on the path.
 """
 
 import sys

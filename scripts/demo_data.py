@@ -1,11 +1,8 @@
-import _workflow_path  # noqa: F401
+"""Rule demo_data: see workflow_lib.workflow.stages.demo_data."""
 
-from workflow_lib.prepare.demo import write_demo
-from workflow_lib.runner import run_script
+import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
 
+from workflow_lib.workflow import stages
+from workflow_lib.workflow.runner import run_script
 
-def main():
-    write_demo(snakemake.output.images, snakemake.output.masks)  # noqa: F821
-
-
-run_script(snakemake, main)  # noqa: F821
+run_script(snakemake, stages.demo_data)  # noqa: F821

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from workflow_lib.pipeline import check_config
+from workflow_lib.workflow.config import check as check_config
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 
@@ -60,7 +60,7 @@ def test_readme_config_example_is_valid():
 
 
 def test_sorted_keys_is_recursive_and_keeps_lists():
-    from workflow_lib.pipeline import sorted_keys
+    from workflow_lib.workflow.config import sorted_keys
 
     value = {"b": [{"z": 1, "a": 2}], "a": {"y": 1, "x": 2}}
     out = sorted_keys(value)

@@ -11,11 +11,13 @@ import pytest
 
 from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.evaluate import figures, views
-from workflow_lib.evaluate.data import RealImage, load_mask, load_real, load_stack, match_masks
 from workflow_lib.evaluate.downstream import train_and_test
-from workflow_lib.evaluate.protocol import Sample, Settings, evaluate_reference, evaluate_simulation
-from workflow_lib.evaluate.segmenter import SegmenterSettings, class_targets
-from workflow_lib.io import write_h5, write_tiff
+from workflow_lib.evaluate.protocol import RealImage, Sample, evaluate_reference, evaluate_simulation
+from workflow_lib.evaluate.segmenter import class_targets
+from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
+from workflow_lib.io import axes_for, read_tiff, write_h5, write_tiff
+from workflow_lib.simulate import get_kind
+from workflow_lib.workflow.inputs import read_real_mask, real_images, real_masks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -65,62 +67,65 @@ def test_flatten_layers_last_wins():
 )
 def test_units_per_kind(kind, lab_shape, img_shape, n_units, n_down, methods):
     labels, image = np.zeros(lab_shape, np.uint16), np.zeros(img_shape, np.float32)
-    units = views.units(kind, labels, image)
+    units = views.units(get_kind(kind), labels, image)
     assert len(units) == n_units and {u.method for u in units} == methods
     assert all(u.image.shape == u.labels.shape == lab_shape[-u.image.ndim:] for u in units)
-    down = views.downstream_units(kind, labels, image)
+    down = views.downstream_units(get_kind(kind), labels, image)
     assert len(down) == n_down
     if kind == "multichannel":
         assert down[0].channel == 1
 
 
-def test_match_masks(tmp_path):
+def test_real_masks_match_images_by_stem(tmp_path):
     for name in ("a", "b"):
         (tmp_path / f"{name}.tif").write_bytes(b"x")
     pattern = str(tmp_path / "*.tif")
-    assert match_masks(pattern, ["a", "c"], "k") == {"a": str(tmp_path / "a.tif")}
-    assert match_masks(None, ["a"], "k") == {}
+    assert real_masks(pattern, ["a", "c"], "k") == {"a": str(tmp_path / "a.tif")}
+    assert real_masks(None, ["a"], "k") == {}
     with pytest.raises(ConfigError, match="no mask matches an image"):
-        match_masks(pattern, ["c", "d"], "datasets.x.evaluation.real_masks")
+        real_masks(pattern, ["c", "d"], "datasets.x.evaluation.real_masks")
     with pytest.raises(ConfigError, match="matches no file"):
-        match_masks(str(tmp_path / "*.png"), ["a"], "k")
-    assert match_masks("nothere/*.tif", ["q"], "k", known_files=["nothere/q.tif"]) == {
+        real_masks(str(tmp_path / "*.png"), ["a"], "k")
+    assert real_masks("nothere/*.tif", ["q"], "k", known_files=["nothere/q.tif"]) == {
         "q": "nothere/q.tif"
     }
 
 
-def test_load_mask_checks_shape_and_type(tmp_path):
+def test_read_real_mask_checks_shape_and_type(tmp_path):
     write_tiff(tmp_path / "m.tif", np.ones((1, 8, 8), np.uint16), "CYX")
-    assert load_mask(tmp_path / "m.tif", (8, 8)).shape == (8, 8)
+    assert read_real_mask(tmp_path / "m.tif", (8, 8)).shape == (8, 8)
     with pytest.raises(InputError, match="does not fit"):
-        load_mask(tmp_path / "m.tif", (8, 9))
+        read_real_mask(tmp_path / "m.tif", (8, 9))
     write_tiff(tmp_path / "f.tif", np.ones((8, 8), np.float32), "YX")
     with pytest.raises(InputError, match="integer"):
-        load_mask(tmp_path / "f.tif", (8, 8))
+        read_real_mask(tmp_path / "f.tif", (8, 8))
 
 
-def test_load_stack_restores_workflow_axes(tmp_path):
+def test_workflow_axes_are_restored(tmp_path):
+    def load(path, ndim, time=False):
+        return read_tiff(path, axes=axes_for(ndim, time=time))[0]
+
     array = np.arange(2 * 3 * 4 * 5, dtype=np.uint16).reshape(2, 3, 4, 5)
     write_tiff(tmp_path / "l.tif", array, "CZYX")
-    np.testing.assert_array_equal(load_stack([tmp_path / "l.tif"], 3)[0], array)
+    np.testing.assert_array_equal(load(tmp_path / "l.tif", 3), array)
     write_tiff(tmp_path / "one.tif", array[:1, 0], "CYX")  # ImageJ drops the singleton C
-    assert load_stack([tmp_path / "one.tif"], 2)[0].shape == (1, 4, 5)
+    assert load(tmp_path / "one.tif", 2).shape == (1, 4, 5)
     write_tiff(tmp_path / "t.tif", array[:, :1], "TCYX")
-    assert load_stack([tmp_path / "t.tif"], 2, time=True)[0].shape == (2, 1, 4, 5)
+    assert load(tmp_path / "t.tif", 2, time=True).shape == (2, 1, 4, 5)
 
 
-def test_load_real_reads_split_and_masks(tmp_path):
+def test_real_images_read_split_and_masks(tmp_path):
     image, labels = toy(0, size=16)
     write_h5(tmp_path / "h5" / "img1.h5", {"data/image": image[None]})
     (tmp_path / "index").mkdir()
     with open(tmp_path / "index" / "test.csv", "w", newline="") as f:
         csv.writer(f).writerows([["path", "shape"], ["../h5/img1.h5", "1x16x16"]])
     write_tiff(tmp_path / "img1.tif", labels, "YX")
-    real = load_real(tmp_path / "index" / "test.csv", {"img1": tmp_path / "img1.tif"}, 0, "k")
+    real = real_images(tmp_path / "index" / "test.csv", {"img1": tmp_path / "img1.tif"}, 0, "k")
     assert real[0].name == "img1" and real[0].image.shape == (16, 16)
     np.testing.assert_array_equal(real[0].mask, labels)
     with pytest.raises(ConfigError, match="channel 1"):
-        load_real(tmp_path / "index" / "test.csv", {}, 1, "k")
+        real_images(tmp_path / "index" / "test.csv", {}, 1, "k")
 
 
 def test_downstream_beats_chance():
@@ -152,7 +157,7 @@ def test_downstream_beats_chance():
     assert one["per_seed"] == [runs[1]]  # segmenter k is the one seeded seed + k
 
 
-FAST = Settings(patch=16, subsets=5, segmenter=SegmenterSettings(steps=3, patch=32, batch_size=2, features=4))
+FAST = EvaluationSettings(patch=16, subsets=5, segmenter=SegmenterSettings(steps=3, patch=32, batch_size=2, features=4))
 
 
 def real_set(seeds, with_masks=True):
@@ -173,7 +178,7 @@ def test_protocol_with_real_masks(tmp_path):
     reference, losses = evaluate_reference(train, test, True, FAST)
     assert len(losses) == 3 and reference["downstream_real"]["n_train"] == 2
     assert reference["realism_train_vs_test"]["kid"] is not None
-    metrics, data = evaluate_simulation("nuclei", nuclei_samples(), test, reference, True, FAST)
+    metrics, data = evaluate_simulation(get_kind("nuclei"), nuclei_samples(), test, reference, True, FAST)
     json.dumps(metrics)  # JSON-ready
     assert metrics["fidelity"]["0"]["f1"] > 0.5
     for source in ("synthetic", "sketch", "real"):
@@ -197,7 +202,7 @@ def test_protocol_without_real_masks_says_why(tmp_path):
         Sample(np.stack([lab, lab]), np.zeros((1, 64, 64), np.float32), img[None])
         for img, lab in (toy(5),)
     ]
-    metrics, data = evaluate_simulation("overlapping", samples, test, reference, False, FAST)
+    metrics, data = evaluate_simulation(get_kind("overlapping"), samples, test, reference, False, FAST)
     for source in ("synthetic", "sketch", "real"):
         assert metrics["downstream"][source]["f1"] is None
         assert "real_masks is null" in metrics["downstream"][source]["reason"]

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workflow_lib.io import write_h5
-from workflow_lib.prepare.index import read_index, split_names, write_index
+from workflow_lib.dataset import read_index, split_names, write_index
 
 
 @given(

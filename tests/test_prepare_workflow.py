@@ -11,7 +11,7 @@ import tifffile
 from conftest import run_snakemake
 
 from workflow_lib.errors import ConfigError
-from workflow_lib.pipeline import dataset_images
+from workflow_lib.workflow.inputs import dataset_images
 
 
 def _config(images: str, **extra) -> dict:
@@ -79,14 +79,14 @@ def test_config_errors_name_the_key(tmp_path, config, message):
 def test_dataset_images_known_files_and_collisions(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     known = ["resources/demo/images/a.tif", "resources/demo/masks/a.tif"]
-    assert dataset_images("d", "resources/demo/images/*.tif", known) == {
+    assert dataset_images("resources/demo/images/*.tif", "datasets.d.images", known) == {
         "a": "resources/demo/images/a.tif"
     }
     for sub in ("p", "q"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "same.tif").write_bytes(b"x")
     with pytest.raises(ConfigError, match="share the name 'same'"):
-        dataset_images("d", "*/same.tif")
+        dataset_images("*/same.tif", "datasets.d.images")
     (tmp_path / "p" / "notes.txt").write_text("x")
     with pytest.raises(ConfigError, match="not a supported image"):
-        dataset_images("d", "p/*")
+        dataset_images("p/*", "datasets.d.images")

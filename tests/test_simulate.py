@@ -1,6 +1,9 @@
-"""Structure simulation: exact instance masks for every kind, seeding, parameter errors."""
+"""Structure simulation: exact instance masks for every kind, seeding, parameter errors,
+the kind registry."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -8,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage.measure import label as components
 
-from workflow_lib.errors import ConfigError, InputError
-from workflow_lib.simulate import KINDS, sample_rng, simulate, track_text
+from workflow_lib.errors import ParamError
+from workflow_lib.simulate import (
+    BLOBS, CELLS, KINDS, get_kind, read_params, sample_rng, simulate, track_text,
+)
 from workflow_lib.simulate.labels import clean, largest_components, relabel
-from workflow_lib.simulate.mask_files import load_mask, mask_files
 from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.placement import ellipsoid, thin, uniform_box
 
-PREFIX = "datasets.ds.simulations.sim.params"
 SHAPES = {2: (96, 96), 3: (20, 48, 48)}
 PARAMS = {
     "nuclei": {"cells": [6, 8], "radius": [4, 6]},
@@ -23,6 +26,7 @@ PARAMS = {
     "multichannel": {"cells": [10, 12]},
     "overlapping": {"cells": [10, 12], "radius": [5, 8], "min_distance": 0},
     "timeseries": {"cells": [4, 6], "radius": [4, 6], "frames": 4, "division": 0.3},
+    "masks": {"masks": "m/*.tif"},
 }
 
 
@@ -42,17 +46,21 @@ def assert_connected(spatial: np.ndarray) -> None:
     assert np.all(counts == 1), f"ids in several pieces: {ids[counts > 1]}"
 
 
+def sim(kind, shape, params, seed=0, i=0, mask=None):
+    """One sample: read ``params`` for ``shape``'s ndim, then simulate."""
+    return simulate(kind, shape, read_params(kind, params, len(shape)), sample_rng(seed, i), mask=mask)
+
+
 def run(kind, ndim, seed=0, **extra):
-    params = dict(PARAMS[kind], **extra)
-    return simulate(kind, SHAPES[ndim], params, sample_rng(seed, 0), prefix=PREFIX)
+    return sim(kind, SHAPES[ndim], dict(PARAMS[kind], **extra), seed)
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "masks"])
+@pytest.mark.parametrize("kind", [k for k, spec in KINDS.items() if not spec.needs_mask])
 def test_every_kind_gives_exact_instances(kind, ndim):
-    sim = run(kind, ndim)
+    out = run(kind, ndim)
     shape = SHAPES[ndim]
-    labels = sim.labels
+    labels = out.labels
     if kind == "timeseries":
         assert labels.shape[0] == 4 and labels.shape[1:] == (1, *shape)
     else:
@@ -74,9 +82,7 @@ def test_multichannel_nuclei_inside_their_cells(ndim):
 
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_overlapping_layers_hold_each_cell_once_and_whole(ndim):
-    params = dict(PARAMS["overlapping"], cells=[25, 30], layers=3)
-    sim = simulate("overlapping", SHAPES[ndim], params, sample_rng(1, 0), prefix=PREFIX)
-    layers = sim.labels
+    layers = run("overlapping", ndim, seed=1, cells=[25, 30], layers=3).labels
     present = [set(np.unique(layer)) - {0} for layer in layers]
     for a in range(len(present)):
         for b in range(a + 1, len(present)):
@@ -87,8 +93,8 @@ def test_overlapping_layers_hold_each_cell_once_and_whole(ndim):
 
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_timeseries_tracks_agree_with_frames(ndim):
-    sim = run("timeseries", ndim, seed=3)
-    frames, tracks = sim.labels[:, 0], sim.tracks
+    series = run("timeseries", ndim, seed=3)
+    frames, tracks = series.labels[:, 0], series.tracks
     assert tracks.shape[1] == 4
     assert list(tracks[:, 0]) == list(range(1, len(tracks) + 1))
     present = np.stack([np.isin(tracks[:, 0], np.unique(f)) for f in frames])  # (T, N)
@@ -107,12 +113,11 @@ def test_timeseries_tracks_agree_with_frames(ndim):
 
 
 def test_timeseries_divisions_happen():
-    sim = simulate("timeseries", (96, 96), dict(PARAMS["timeseries"], division=0.9, frames=3),
-                   sample_rng(0, 0))
-    assert (sim.tracks[:, 3] > 0).any()
+    series = sim("timeseries", (96, 96), dict(PARAMS["timeseries"], division=0.9, frames=3))
+    assert (series.tracks[:, 3] > 0).any()
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "masks"])
+@pytest.mark.parametrize("kind", [k for k, spec in KINDS.items() if not spec.needs_mask])
 def test_same_seed_same_arrays_other_seed_differs(kind):
     a, b, c = run(kind, 2, seed=5), run(kind, 2, seed=5), run(kind, 2, seed=6)
     assert np.array_equal(a.labels, b.labels)
@@ -120,8 +125,9 @@ def test_same_seed_same_arrays_other_seed_differs(kind):
 
 
 def test_samples_of_one_simulation_differ():
-    a = simulate("nuclei", (64, 64), PARAMS["nuclei"], sample_rng(0, 0))
-    b = simulate("nuclei", (64, 64), PARAMS["nuclei"], sample_rng(0, 1))
+    settings = read_params("nuclei", PARAMS["nuclei"], 2)   # read once, used for every sample
+    a = simulate("nuclei", (64, 64), settings, sample_rng(0, 0))
+    b = simulate("nuclei", (64, 64), settings, sample_rng(0, 1))
     assert not np.array_equal(a.labels, b.labels)
 
 
@@ -132,12 +138,12 @@ def test_placements(placement, ndim):
     params = {"cells": [10, 12], "radius": [3, 4], "placement": placement, "mitotic": 0.3}
     if ndim == 3:
         params["z_scale"] = 2.0
-    sim = simulate("nuclei", shape, params, sample_rng(0, 0), prefix=PREFIX)
-    assert assert_instances(sim.labels) >= 8
+    labels = sim("nuclei", shape, params).labels
+    assert assert_instances(labels) >= 8
     if placement in ("embryo", "shell"):
         # nothing in the corners, outside the centred ellipsoid
         corner = tuple(slice(0, s // 8) for s in shape)
-        assert not sim.labels[0][corner].any()
+        assert not labels[0][corner].any()
 
 
 def test_shell_centres_lie_on_the_surface():
@@ -167,10 +173,10 @@ def test_thin_keeps_min_distance():
 def test_nuclei_valid_for_any_sizes(size, radius, spread, elongation, irregularity, seed):
     params = {"cells": [1, 3], "radius": [radius, radius + spread], "elongation": [1.0, elongation],
               "irregularity": irregularity, "min_distance": 0.0}
-    sim = simulate("nuclei", size, params, sample_rng(seed, 0))
-    assert sim.labels.shape == (1, *size)
-    assert_instances(sim.labels)
-    assert_connected(sim.labels[0])
+    labels = sim("nuclei", size, params, seed).labels
+    assert labels.shape == (1, *size)
+    assert_instances(labels)
+    assert_connected(labels[0])
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -186,16 +192,15 @@ def test_nuclei_valid_for_any_sizes(size, radius, spread, elongation, irregulari
 )
 def test_membranes_valid_for_any_sizes(shape, cells, jitter, tissue, seed):
     params = {"cells": cells, "size_jitter": jitter, "tissue": tissue, "min_distance": 0.0}
-    sim = simulate("membranes", shape, params, sample_rng(seed, 0))
-    assert sim.labels.shape == (1, *shape)
-    if sim.count:
-        assert_instances(sim.labels)
-        assert_connected(sim.labels[0])
+    out = sim("membranes", shape, params, seed)
+    assert out.labels.shape == (1, *shape)
+    if out.count:
+        assert_instances(out.labels)
+        assert_connected(out.labels[0])
 
 
 def test_membranes_fill_the_tissue():
-    sim = simulate("membranes", (64, 64), {"cells": 20}, sample_rng(0, 0))
-    assert (sim.labels > 0).mean() > 0.95
+    assert (sim("membranes", (64, 64), {"cells": 20}).labels > 0).mean() > 0.95
 
 
 @pytest.mark.parametrize(
@@ -203,57 +208,141 @@ def test_membranes_fill_the_tissue():
     [
         ("nuclei", {"radius": -3}, "radius"),
         ("nuclei", {"radius": [9, 4]}, "radius"),
-        ("nuclei", {"cells": 5000, "radius": [5, 6]}, "cells"),
         ("nuclei", {"placement": "grid"}, "placement"),
         ("nuclei", {"radious": 5}, "radious"),
         ("nuclei", {"cells": 2, "z_scale": 2}, "z_scale"),  # a 3D-only key on 2D data
+        ("nuclei", {"clusters": 3}, "clusters"),            # only with placement: clustered
+        ("nuclei", {"placement": "shell", "extent": [0.5]}, "extent"),
+        ("nuclei", {"cells": [0, 4]}, "cells"),
         ("membranes", {"size_jitter": 0.9}, "size_jitter"),
         ("membranes", {"tissue": "cube"}, "tissue"),
+        ("membranes", {"min_distance": -1}, "min_distance"),
+        ("membranes", {"tissue": "dome", "layers": 2, "cells": 5}, "cells"),  # layers place seeds
+        ("membranes", {"layers": 2}, "layers"),             # no layers in a full tissue
         ("multichannel", {"nucleus_size": 1.5}, "nucleus_size"),
         ("multichannel", {"radius": 5}, "radius"),         # set per cell, not a parameter
         ("overlapping", {"layers": 0}, "layers"),
         ("timeseries", {"frames": 0}, "frames"),
         ("timeseries", {"speed": "fast"}, "speed"),
         ("masks", {"masks": "x/*.tif", "fit": "stretch"}, "fit"),
+        ("masks", {"fit": "crop"}, "masks"),                # the glob is required
     ],
 )
-def test_bad_params_name_the_key(kind, params, key):
-    mask = np.ones((8, 8), int) if kind == "masks" else None
-    with pytest.raises(ConfigError) as err:
-        simulate(kind, (64, 64), params, sample_rng(0, 0), prefix=PREFIX, mask=mask)
-    assert err.value.key == f"{PREFIX}.{key}"
-    assert f"'{PREFIX}.{key}'" in str(err.value)
+def test_read_params_rejects_bad_values_by_key(kind, params, key):
+    with pytest.raises(ParamError) as err:
+        read_params(kind, params, 2)
+    assert err.value.name == key
+    assert f"'{key}'" in str(err.value)
 
 
-def test_bad_shape_and_kind():
-    with pytest.raises(ConfigError, match="shape"):
-        simulate("nuclei", (64,), {}, sample_rng(0, 0), prefix=PREFIX)
-    with pytest.raises(ConfigError, match="kind"):
-        simulate("blobs", (64, 64), {}, sample_rng(0, 0), prefix=PREFIX)
+@settings(max_examples=20, deadline=None)
+@given(
+    kind=st.sampled_from(["nuclei", "overlapping", "timeseries"]),
+    radius=st.one_of(
+        st.floats(-1e6, 0.999),                                          # below the bound 1
+        st.tuples(st.floats(1.0, 1e6), st.floats(1.0, 1e6)).filter(lambda r: r[0] > r[1]),
+    ),
+    ndim=st.sampled_from([2, 3]),
+)
+def test_read_params_rejects_any_bad_radius(kind, radius, ndim):
+    with pytest.raises(ParamError) as err:
+        read_params(kind, {"radius": list(radius) if isinstance(radius, tuple) else radius}, ndim)
+    assert err.value.name == "radius"
 
 
-def test_masks_kind_from_a_real_3d_mask(tmp_path):
+@pytest.mark.parametrize(
+    "kind, shape, params, key",
+    [
+        ("nuclei", (64, 64), {"cells": 5000, "radius": [5, 6]}, "cells"),
+        ("membranes", (64, 64), {"cells": 500, "min_distance": 8}, "cells"),
+        ("membranes", (64, 64), {"tissue": "ellipsoid", "extent": 0.001}, "extent"),
+        ("membranes", (64, 64), {"tissue": "dome", "layers": 2, "layer_spacing": 500}, "layer_spacing"),
+        ("nuclei", (64,), {}, "shape"),
+        ("nuclei", (0, 64), {}, "shape"),
+    ],
+)
+def test_errors_found_while_simulating_name_the_key(kind, shape, params, key):
+    settings = read_params(kind, params, 2)
+    with pytest.raises(ParamError) as err:
+        simulate(kind, shape, settings, sample_rng(0, 0))
+    assert err.value.name == key
+
+
+def test_masks_need_a_mask_of_the_shape_ndim():
+    settings = read_params("masks", {"masks": "m"}, 2)
+    with pytest.raises(ParamError, match="needs a mask image") as err:
+        simulate("masks", (32, 32), settings, sample_rng(0, 0))
+    assert err.value.name == "masks"
+    with pytest.raises(ParamError, match="spatial axes") as err:
+        simulate("masks", (32, 32), settings, sample_rng(0, 0), mask=np.ones((4, 8, 8), int))
+    assert err.value.name == "masks"
+
+
+def test_unknown_kind():
+    for call in (lambda: read_params("blobs", {}, 2), lambda: get_kind("blobs")):
+        with pytest.raises(ValueError, match="unknown kind 'blobs'; one of nuclei") as err:
+            call()
+        assert not isinstance(err.value, ParamError)   # not a key of params
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_kind_specs_are_consistent(name):
+    kind = KINDS[name]
+    assert kind.name == name and get_kind(name) is kind
+    channels = len(kind.label_channels)
+    assert len(kind.sketch_modes) == channels and len(kind.eval_methods) == channels
+    assert set(kind.sketch_modes) <= {"centre", "boundary"}
+    assert set(kind.eval_methods) <= {BLOBS, CELLS}
+    assert 0 <= kind.downstream_channel < channels
+    assert not kind.layered or channels == 1
+    assert len(set(kind.keys)) == len(kind.keys)
+    # settings are frozen values, read without a shape
+    settings = read_params(name, PARAMS[name], 2)
+    assert dataclasses.is_dataclass(settings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(settings, dataclasses.fields(settings)[0].name, None)
+
+
+def test_kind_specs_match_the_stages():
+    """What the sketch and evaluation did per kind before the registry."""
+    spec = {k: (v.label_channels, v.sketch_modes, v.eval_methods, v.downstream_channel, v.nuclei_like)
+            for k, v in KINDS.items()}
+    assert spec["membranes"] == (("cells",), ("boundary",), (CELLS,), 0, False)
+    assert spec["multichannel"] == (("cells", "nuclei"), ("boundary", "centre"), (CELLS, BLOBS), 1, False)
+    assert spec["overlapping"][1:] == (("centre",), (BLOBS,), 0, True) and KINDS["overlapping"].layered
+    assert spec["nuclei"] == (("nuclei",), ("centre",), (BLOBS,), 0, True)
+    assert [k for k, v in KINDS.items() if v.time] == ["timeseries"]
+    assert [k for k, v in KINDS.items() if v.needs_mask] == ["masks"]
+    assert [k for k, v in KINDS.items() if v.layered] == ["overlapping"]
+    noted = {k for k, v in KINDS.items() if v.notes}
+    assert noted == {"membranes", "multichannel", "overlapping", "timeseries"}
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_labels_layout_follows_the_kind_spec(name):
+    kind = KINDS[name]
+    mask = np.arange(1, 7).repeat(10)[None].repeat(40, 0) if kind.needs_mask else None
+    params = dict(PARAMS[name], layers=3) if kind.layered else PARAMS[name]
+    out = sim(name, SHAPES[2], params, mask=mask)
+    assert out.kind == name and out.time == kind.time
+    labels = out.labels[0] if kind.time else out.labels
+    assert out.labels.ndim == 3 + kind.time
+    assert labels.shape[1:] == SHAPES[2]
+    assert labels.shape[0] == (3 if kind.layered else len(kind.label_channels))
+
+
+def test_masks_kind_from_a_real_3d_mask():
     from stardist.data import test_image_nuclei_3d
 
-    from workflow_lib.io import write_tiff
-
     _, mask = test_image_nuclei_3d(return_mask=True)
-    write_tiff(tmp_path / "m.tif", mask.astype(np.uint16)[None], "CZYX")
-    files = mask_files(str(tmp_path / "*.tif"), "key")
-    loaded = load_mask(files[0], 3)
-    assert np.array_equal(loaded, mask)
+    mask = mask.astype(np.int64)
     for fit in ("crop", "resize"):
-        sim = simulate("masks", (24, 40, 40), {"masks": "unused", "fit": fit}, sample_rng(0, 0),
-                       mask=loaded)
-        assert sim.labels.shape == (1, 24, 40, 40)
-        assert assert_instances(sim.labels) > 10
-        assert_connected(sim.labels[0])
-    padded = simulate("masks", (40, 80, 80), {"masks": "m", "augment": False}, sample_rng(0, 0), mask=loaded)
+        out = sim("masks", (24, 40, 40), {"masks": "unused", "fit": fit}, mask=mask)
+        assert out.labels.shape == (1, 24, 40, 40)
+        assert assert_instances(out.labels) > 10
+        assert_connected(out.labels[0])
+    padded = sim("masks", (40, 80, 80), {"masks": "m", "augment": False}, mask=mask)
     assert padded.count == len(np.unique(mask)) - 1
-    with pytest.raises(InputError, match="spatial axes"):
-        load_mask(files[0], 2)
-    with pytest.raises(ConfigError, match="matches no file"):
-        mask_files(str(tmp_path / "none*.tif"), "datasets.x.simulations.y.params.masks")
 
 
 def test_label_helpers():
@@ -265,43 +354,29 @@ def test_label_helpers():
 
 
 def test_params_reader():
-    p = Params({"a": 2, "b": [1, 3], "c": True}, "pre")
+    p = Params({"a": 2, "b": [1, 3], "c": True, "f": 0.5})
     assert p.number("a", 0, 0) == 2.0
     assert p.range("b", 0, 0, integer=True) == (1, 3)
     assert p.flag("c", False) is True
     assert p.range("d", 4) == (4.0, 4.0)
+    assert p.optional_number("f", 0.0) == 0.5 and p.optional_number("g") is None
     p.finish()
-    with pytest.raises(ConfigError, match="pre.e"):
-        Params({"e": 1}, "pre").finish()
-    with pytest.raises(ConfigError, match="must be a number"):
+    with pytest.raises(ParamError, match="'e': is not used") as err:
+        Params({"e": 1}).finish()
+    assert err.value.name == "e"
+    with pytest.raises(ParamError, match="'e': unknown parameter; this kind takes: a"):
+        Params({"e": 1}, allowed=["a"])
+    with pytest.raises(ParamError, match="must be a number"):
         Params({"a": True}).number("a", 0)
-
-
-def test_targets_list_every_file():
-    from workflow_lib.simulate import targets
-
-    config = {"datasets": {"a": {"simulations": {
-        "n": {"kind": "nuclei", "count": 2},
-        "t": {"kind": "timeseries", "count": 1},
-        "m": {"kind": "masks", "count": 3, "params": {"masks": "resources/demo/masks/*.tif"}},
-    }}}}
-    sim = targets.simulate_outputs(config)
-    assert "results/a/n/labels/1.tif" in sim and "results/a/t/tracks/0/res_track.txt" in sim
-    assert len(sim) == 2 + 2 + 3
-    assert len(targets.sketch_outputs(config)) == 3 * 6
-    known = [f"resources/demo/masks/q{k}.tif" for k in range(2)]
-    assert targets.sim_masks(config, "a", "m", 2, known) == {"mask": known[0]}
-    assert targets.sim_masks(config, "a", "n", 0, known) == {}
-    config["datasets"]["a"]["simulations"]["m"]["params"] = {}
-    with pytest.raises(ConfigError, match="datasets.a.simulations.m.params.masks"):
-        targets.sim_masks(config, "a", "m", 0, known)
+    with pytest.raises(ParamError, match="must be >= 0"):
+        Params({"a": -1}).optional_number("a", 0.0)
 
 
 @pytest.mark.parametrize("shape", [(128, 128), (24, 64, 64)])
 def test_meristem_layers(shape):
     params = {"tissue": "dome", "layers": 3, "layer_spacing": 10}
-    sim = simulate("membranes", shape, params, sample_rng(0, 0), prefix=PREFIX)
-    assert assert_instances(sim.labels) > 10
-    assert_connected(sim.labels[0])
-    with pytest.raises(ConfigError, match=r"params\.cells"):
-        simulate("membranes", shape, dict(params, cells=5), sample_rng(0, 0), prefix=PREFIX)
+    labels = sim("membranes", shape, params).labels
+    assert assert_instances(labels) > 10
+    assert_connected(labels[0])
+    with pytest.raises(ParamError, match="'cells'"):
+        read_params("membranes", dict(params, cells=5), len(shape))

@@ -10,9 +10,10 @@ import pytest
 import tifffile
 from conftest import run_snakemake
 
-from workflow_lib.errors import ConfigError
+from workflow_lib.errors import ConfigError, ParamError
 from workflow_lib.io import read_tiff, write_tiff
-from workflow_lib.simulate import sample_rng, simulate
+from helpers import simulated, sketch_settings
+from workflow_lib.simulate import get_kind, sample_rng
 from workflow_lib.sketch import SketchParams, annotations, make_sketch, relative_depth
 from workflow_lib.sketch.preview import write_preview
 from workflow_lib.sketch.targets import boundary, depth, signed_distance
@@ -28,7 +29,8 @@ def disc_labels(shape=(64, 64)) -> np.ndarray:
 
 
 def sketch_of(labels, kind="nuclei", **cfg):
-    return make_sketch(labels, kind, SketchParams.from_config(cfg), np.random.default_rng(0))
+    ndim = labels.ndim - 1
+    return make_sketch(labels, get_kind(kind), sketch_settings(ndim, **cfg), np.random.default_rng(0))
 
 
 def test_range_background_and_cells_brighter():
@@ -67,7 +69,7 @@ def test_nucleoli_darken_cells():
 
 
 def test_anisotropic_blur_and_bad_blur():
-    labels = simulate("nuclei", (16, 48, 48), {"cells": 3, "radius": [5, 6], "z_scale": 2},
+    labels = simulated("nuclei", (16, 48, 48), {"cells": 3, "radius": [5, 6], "z_scale": 2},
                       sample_rng(0, 0)).labels
     sk = sketch_of(labels, blur=[0.5, 1.0, 1.0])
     assert sk.shape == labels.shape
@@ -84,8 +86,8 @@ def test_anisotropic_blur_and_bad_blur():
     ],
 )
 def test_layouts(kind, params):
-    sim = simulate(kind, (64, 64), params, sample_rng(0, 0))
-    sk = make_sketch(sim.labels, kind, SketchParams(), sample_rng(0, 0, 1), time=sim.time)
+    sim = simulated(kind, (64, 64), params)
+    sk = make_sketch(sim.labels, get_kind(kind), SketchParams(), sample_rng(0, 0, 1))
     if kind == "overlapping":
         assert sk.shape == (1, 64, 64)
     else:
@@ -98,10 +100,10 @@ def test_layouts(kind, params):
 
 
 def test_timeseries_keeps_brightness_per_track():
-    sim = simulate("timeseries", (64, 64), {"cells": 3, "radius": [5, 6], "frames": 3, "division": 0,
+    sim = simulated("timeseries", (64, 64), {"cells": 3, "radius": [5, 6], "frames": 3, "division": 0,
                                             "speed": 0}, sample_rng(0, 0))
-    sk = make_sketch(sim.labels, "timeseries", SketchParams(mode="flat", blur=0), sample_rng(0, 0, 1),
-                     time=True)
+    sk = make_sketch(sim.labels, get_kind("timeseries"), SketchParams(mode="flat", blur=0),
+                     sample_rng(0, 0, 1))
     for cid in range(1, sim.count + 1):
         values = {float(sk[t, 0][sim.labels[t, 0] == cid][0]) for t in range(3)}
         assert len(values) == 1
@@ -124,12 +126,14 @@ def test_targets():
 
 
 def test_sketch_params_errors():
-    with pytest.raises(ConfigError, match="sim.sketch.brightness"):
-        SketchParams.from_config({"brightness": [0.9, 0.1]}, prefix="sim.sketch")
-    with pytest.raises(ConfigError, match="sim.sketch.colour"):
-        SketchParams.from_config({"colour": 1}, prefix="sim.sketch")
-    with pytest.raises(ConfigError, match="mode"):
-        SketchParams.from_config({"mode": "ring"})
+    with pytest.raises(ParamError, match="brightness"):
+        SketchParams(brightness=(0.9, 0.1))
+    with pytest.raises(ParamError, match="mode"):
+        SketchParams(mode="ring")
+    with pytest.raises(ConfigError, match="'sketch.brightness'"):
+        sketch_settings(brightness=[0.9, 0.1])
+    with pytest.raises(ConfigError, match="'sketch.blur'"):
+        sketch_settings(ndim=3, blur=[1.0, 1.0])
 
 
 @pytest.mark.parametrize("shape, axes", [((1, 5, 6), "CYX"), ((2, 3, 5, 6), "CZYX"),
@@ -142,8 +146,8 @@ def test_label_tiff_round_trip(tmp_path, shape, axes):
 
 
 def test_preview_png(tmp_path):
-    sim = simulate("timeseries", (48, 48), {"cells": 3, "radius": [4, 5], "frames": 3}, sample_rng(0, 0))
-    sk = make_sketch(sim.labels, "timeseries", SketchParams(), sample_rng(0, 0, 1), time=True)
+    sim = simulated("timeseries", (48, 48), {"cells": 3, "radius": [4, 5], "frames": 3}, sample_rng(0, 0))
+    sk = make_sketch(sim.labels, get_kind("timeseries"), SketchParams(), sample_rng(0, 0, 1))
     write_preview(tmp_path / "p.png", sim.labels, sk, "title", time=True)
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 

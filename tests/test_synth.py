@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,12 +11,13 @@ import torch
 from workflow_lib.diffusion.model_io import load_model, save_model
 from workflow_lib.diffusion.samplers import sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
-from workflow_lib.diffusion.stages import synthesize_stage
 from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
 from workflow_lib.diffusion.tiling import TiledDenoiser, tile_starts
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
 from workflow_lib.io import read_tiff, write_tiff
+from workflow_lib.workflow import stages
+from workflow_lib.workflow.runner import Files, Job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -23,6 +26,15 @@ SCHEDULE = NoiseSchedule.create("cosine", 1000)
 PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "overlap": 8,
           "batch": 4, "blur": 1.0, "clip": True, "seed": 0}
 
+
+
+def synthesize_job(folder, params=PARAMS, i=0) -> Job:
+    """Rule synthesize_image's job: m.pt + s.tif -> o.tif in ``folder``, on the CPU."""
+    return Job(
+        Files(model=folder / "m.pt", sketch=folder / "s.tif"), Files(folder / "o.tif"),
+        SimpleNamespace(synthesis=params, device="cpu", require_gpu=False),
+        SimpleNamespace(i=str(i)),
+    )
 
 
 def _net(spatial_dims: int = 2, channels: int = 1) -> UNet:
@@ -166,7 +178,7 @@ def test_synthesize_stage_keeps_layout_and_axes(tmp_path, model_channels, shape,
     sketch = _sketch((1, 1, 40, 40))[0, 0]
     write_tiff(tmp_path / "s.tif", np.broadcast_to(sketch, shape[:-2] + (40, 40)).copy()
                if len(shape) > 2 else sketch[None], axes if len(shape) > 2 else "CYX")
-    synthesize_stage(tmp_path / "m.pt", tmp_path / "s.tif", tmp_path / "o.tif", PARAMS, 0, CPU)
+    stages.synthesize_image(synthesize_job(tmp_path))
     out, out_axes = read_tiff(tmp_path / "o.tif")
     src, src_axes = read_tiff(tmp_path / "s.tif")
     assert out.shape == src.shape and out_axes == src_axes and out.dtype == np.float32
@@ -176,7 +188,7 @@ def test_synthesize_stage_rejects_wrong_channels(tmp_path):
     save_model(tmp_path / "m.pt", _net(2, 2), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
     write_tiff(tmp_path / "s.tif", np.zeros((3, 32, 32), np.float32), "CYX")
     with pytest.raises(InputError, match="s.tif: sketch has 3 channels but the model was trained on 2"):
-        synthesize_stage(tmp_path / "m.pt", tmp_path / "s.tif", tmp_path / "o.tif", PARAMS, 0, CPU)
+        stages.synthesize_image(synthesize_job(tmp_path))
 
 
 def test_device_choice(monkeypatch, caplog):

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from workflow_lib.diffusion.data import PatchSampler, read_index
+from workflow_lib.dataset import index_files
+from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.train import _VAL, CHECKPOINT, Trainer, _batch
 from workflow_lib.errors import InputError
 from workflow_lib.io import write_h5
@@ -86,10 +87,10 @@ def test_patch_sampler_errors(tmp_path):
 def test_read_index(tmp_path):
     (tmp_path / "index").mkdir()
     (tmp_path / "index/train.csv").write_text("path,shape\n../h5/a.h5,1x8x8\n")
-    assert read_index(tmp_path / "index/train.csv") == [tmp_path / "index/../h5/a.h5"]
+    assert index_files(tmp_path / "index/train.csv") == {"a": tmp_path / "index/../h5/a.h5"}
     (tmp_path / "index/bad.csv").write_text("file\nx\n")
     with pytest.raises(InputError, match="bad.csv: has no 'path' column"):
-        read_index(tmp_path / "index/bad.csv")
+        index_files(tmp_path / "index/bad.csv")
 
 
 def test_training_lowers_the_loss(tmp_path):

@@ -8,19 +8,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from workflow_lib.dataset import IMAGE_KEY
 from workflow_lib.errors import InputError
-from workflow_lib.prepare import index
-
-H5_DATASET = "data/image"
-
-
-def read_index(csv_path: str | Path) -> list[Path]:
-    """HDF5 paths listed in an index CSV, resolved against the CSV's folder."""
-    return [Path(row["path"]) for row in index.read_index(csv_path)]
 
 
 class PatchSampler:
-    """Draws random patches (C, *patch_size) from HDF5 ``data/image`` arrays in [0, 1].
+    """Draws random patches (C, *patch_size) from converted images in [0, 1].
 
     Files stay open and only the patch is read, so data sets larger than memory stream.
     Images smaller than a patch are mirror-padded. Patches come back scaled to [-1, 1].
@@ -53,14 +46,14 @@ class PatchSampler:
         except OSError as exc:
             raise InputError(path, f"not a readable HDF5 file ({exc})") from exc
         self.files.append(f)
-        if H5_DATASET not in f:
-            raise InputError(path, f"has no dataset '{H5_DATASET}'")
-        ds = f[H5_DATASET]
+        if IMAGE_KEY not in f:
+            raise InputError(path, f"has no dataset '{IMAGE_KEY}'")
+        ds = f[IMAGE_KEY]
         want = 1 + len(self.patch_size)
         if ds.ndim != want or ds.shape[0] != channels:
             raise InputError(
                 path,
-                f"'{H5_DATASET}' has shape {ds.shape}; the model needs (C, {'Z, ' * (want == 4)}Y, X) "
+                f"'{IMAGE_KEY}' has shape {ds.shape}; the model needs (C, {'Z, ' * (want == 4)}Y, X) "
                 f"with C = {channels}",
             )
         self.images.append(ds)

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from workflow_lib.diffusion.train import History  # noqa: E402
-from workflow_lib.io import atomic_path  # noqa: E402
-
-
-def _save(fig: plt.Figure, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+from workflow_lib.diffusion.train import History
+from workflow_lib.plotting import middle_plane, plt, save_figure
 
 
 def plot_loss(history: History, path: str | Path) -> None:
@@ -34,13 +24,12 @@ def plot_loss(history: History, path: str | Path) -> None:
         ax.plot(history.val_steps, history.val_loss, "o-", color="C1", label="validation (EMA)")
     ax.set(xlabel="step", ylabel="MSE of the noise", yscale="log")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _view(x: np.ndarray) -> np.ndarray:
     """First channel, middle Z slice: (C, [Z,] Y, X) -> (Y, X)."""
-    x = x[0]
-    return x[x.shape[0] // 2] if x.ndim == 3 else x
+    return middle_plane(x[0])
 
 
 def plot_samples(guides: np.ndarray, outputs: np.ndarray, path: str | Path, title: str) -> None:
@@ -60,4 +49,4 @@ def plot_samples(guides: np.ndarray, outputs: np.ndarray, path: str | Path, titl
             if j == 0:
                 ax.set_ylabel(label)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -15,11 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from workflow_lib.evaluate.matching import instance_scores
-from workflow_lib.evaluate.segmenter import (
-    SegmenterSettings,
-    predict_instances,
-    train_segmenter,
-)
+from workflow_lib.evaluate.segmenter import predict_instances, train_segmenter
+from workflow_lib.evaluate.settings import SegmenterSettings
 
 log = logging.getLogger("cellsynth")
 

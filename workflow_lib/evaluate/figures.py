@@ -7,25 +7,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from skimage.segmentation import find_boundaries
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from skimage.segmentation import find_boundaries  # noqa: E402
-
-from workflow_lib.evaluate.views import Unit  # noqa: E402
-from workflow_lib.io import atomic_path  # noqa: E402
+from workflow_lib.evaluate.views import Unit
+from workflow_lib.plotting import middle_plane, plt, save_figure
 
 SOURCES = ("synthetic", "sketch", "real")
 COLORS = {"real": "tab:green", "sketch": "tab:orange", "synthetic": "tab:blue"}
 
 
 def save(fig: plt.Figure, path: str | Path) -> None:
-    """Write a figure as PNG atomically and free it."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    """Write an evaluation figure as PNG atomically and free it."""
+    save_figure(fig, path, dpi=110)
 
 
 #: Panels show at most this many pixels per side (top-left), so 1-px outlines stay visible.
@@ -34,8 +28,7 @@ VIEW = 256
 
 def _plane(array: np.ndarray) -> np.ndarray:
     """The middle z plane of a 3D array (the array itself in 2D), cropped to VIEW x VIEW."""
-    plane = array[array.shape[0] // 2] if array.ndim == 3 else array
-    return plane[:VIEW, :VIEW]
+    return middle_plane(array)[:VIEW, :VIEW]
 
 
 def _outlined(image: np.ndarray, labels: np.ndarray, color=(1.0, 0.2, 0.2)) -> np.ndarray:

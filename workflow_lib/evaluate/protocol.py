@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from workflow_lib.evaluate import views
-from workflow_lib.evaluate.data import RealImage
 from workflow_lib.evaluate.downstream import not_applicable, train_and_test
 from workflow_lib.evaluate.matching import instance_scores
 from workflow_lib.evaluate.realism import (
@@ -25,7 +24,8 @@ from workflow_lib.evaluate.realism import (
     slices_2d,
 )
 from workflow_lib.evaluate.segment import segment_blobs, segment_cells
-from workflow_lib.evaluate.segmenter import SegmenterSettings
+from workflow_lib.evaluate.settings import EvaluationSettings
+from workflow_lib.simulate import CELLS, Kind
 
 log = logging.getLogger("cellsynth")
 
@@ -36,29 +36,12 @@ FEATURE_NETWORK = (
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Evaluation settings (config ``evaluation``, see config/evaluation.schema.yaml)."""
+class RealImage:
+    """One real image of a split: ``image`` spatial ``(Y, X)``/``(Z, Y, X)`` in [0, 1]."""
 
-    sigma: float = 1.0
-    min_distance: int = 3
-    patch: int = 64
-    subsets: int = 50
-    width: int = 8
-    realism_seed: int = 0
-    segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
-
-    @classmethod
-    def from_config(cls, evaluation: Mapping[str, Any]) -> "Settings":
-        fid, real, seg = evaluation["fidelity"], evaluation["realism"], evaluation["segmenter"]
-        return cls(
-            sigma=fid["sigma"],
-            min_distance=fid["min_distance"],
-            patch=real["patch"],
-            subsets=real["subsets"],
-            width=real["width"],
-            realism_seed=real["seed"],
-            segmenter=SegmenterSettings(**seg),
-        )
+    name: str
+    image: np.ndarray
+    mask: np.ndarray | None  # integer instances of the same shape, None when not annotated
 
 
 @dataclass
@@ -70,7 +53,7 @@ class Sample:
     image: np.ndarray
 
 
-def _realism(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: Settings) -> dict:
+def _realism(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: EvaluationSettings) -> dict:
     return realism_scores(
         real, fake, patch=s.patch, subsets=s.subsets, seed=s.realism_seed, width=s.width
     )
@@ -87,7 +70,7 @@ def _annotated(images: Sequence[RealImage]) -> list[RealImage]:
 
 
 def evaluate_reference(
-    train: Sequence[RealImage], test: Sequence[RealImage], masks_given: bool, s: Settings
+    train: Sequence[RealImage], test: Sequence[RealImage], masks_given: bool, s: EvaluationSettings
 ) -> tuple[dict[str, Any], list[float]]:
     """Real-data baseline (train split -> test split) and realism of real train vs real test.
 
@@ -126,36 +109,23 @@ def _downstream_reason(test: Sequence[RealImage], masks_given: bool) -> str | No
 
 
 def evaluate_simulation(
-    kind: str,
+    kind: Kind,
     samples: Sequence[Sample],
     test: Sequence[RealImage],
     reference: Mapping[str, Any],
     masks_given: bool,
-    s: Settings,
+    s: EvaluationSettings,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Annotation fidelity, realism and downstream scores of one simulation.
 
     ``test``: the real test split; ``reference``: :func:`evaluate_reference`'s dict.
     Returns (metrics, figure data: units, predictions, histograms, spectra, losses).
     """
-    notes = []
-    if kind == "overlapping":
-        notes.append("overlapping: fidelity and downstream use the flattened labels "
-                     "(a later overlap layer covers an earlier one)")
-    if kind == "timeseries":
-        notes.append("timeseries: every frame is evaluated as one image")
-    if kind == "membranes":
-        notes.append("membranes: the downstream segmenter learns whole cells; its scores mean "
-                     "something only where the real masks annotate cells too")
-    if kind == "multichannel":
-        notes.append("multichannel: fidelity per label channel; realism and downstream on "
-                     "the nucleus channel (1)")
-
     units = [u for smp in samples for u in views.units(kind, smp.labels, smp.image)]
     preds = [
         # Membranes are thin: cells get twice the blur so boundaries close despite noise.
         segment_cells(u.image, sigma=2 * s.sigma)
-        if u.method == views.CELLS
+        if u.method == CELLS
         else segment_blobs(u.image, _count(u.labels), sigma=s.sigma, min_distance=s.min_distance)
         for u in units
     ]
@@ -205,9 +175,9 @@ def evaluate_simulation(
     downstream["real"] = reference.get("downstream_real")
 
     metrics = {
-        "kind": kind,
+        "kind": kind.name,
         "n_samples": len(samples),
-        "notes": notes,
+        "notes": list(kind.notes),
         "fidelity": fidelity,
         "realism": realism,
         "downstream": downstream,

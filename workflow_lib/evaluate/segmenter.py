@@ -9,7 +9,6 @@ percentile), so images of any intensity range work, sketches included.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,23 +17,11 @@ from skimage.segmentation import find_boundaries, watershed
 from torch import nn
 from tqdm import tqdm
 
+from workflow_lib.evaluate.settings import SegmenterSettings
+
 BACKGROUND, INTERIOR, BOUNDARY = 0, 1, 2
 #: Boundary pixels are rare but decide whether touching cells separate: weigh them up.
 CLASS_WEIGHTS = (1.0, 1.0, 3.0)
-
-
-@dataclass(frozen=True)
-class SegmenterSettings:
-    """Training recipe. ``patch``: side of the training crops (clipped to each image);
-    ``repeats``: segmenters trained per source, with seeds ``seed``, ``seed + 1``, ..."""
-
-    features: int = 16
-    patch: int = 64
-    batch_size: int = 8
-    steps: int = 300
-    lr: float = 2e-3
-    seed: int = 0
-    repeats: int = 3
 
 
 def _block(conv: type[nn.Module], cin: int, cout: int) -> nn.Sequential:

@@ -12,9 +12,12 @@ layers under its surface (as the original meristem simulation) instead of at ran
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.spatial import cKDTree
 
+from workflow_lib.errors import ParamError
 from workflow_lib.simulate import placement
 from workflow_lib.simulate.labels import largest_components, relabel
 from workflow_lib.simulate.params import Params
@@ -24,6 +27,57 @@ KEYS = ("cells", "tissue", "extent", "size_jitter", "min_distance", "min_size", 
         "layers", "layer_spacing", "layer_shrink")
 _BLOCK = 16            # side (pixels) of the blocks the tessellation is computed in
 _BLOCK_ROWS = 4096     # blocks per candidate-bound matrix, bounds its memory to ~100 MB
+
+
+@dataclass(frozen=True)
+class TissueSettings:
+    """The tissue keys (kind ``membranes``, and the cells of ``multichannel``).
+
+    Either ``layers`` > 0 with ``layer_spacing``/``layer_shrink``, or ``cells`` with
+    ``min_distance``; the other pair is None. ``min_distance``/``min_size`` None: their defaults,
+    which depend on the tissue volume and the drawn cell count.
+    """
+
+    spacing: tuple[float, ...]            # physical size of a pixel per axis: (z_scale, 1, 1)
+    tissue: str                           # one of TISSUES
+    extent: tuple[float, ...]             # semi-axes / half the image size (per axis)
+    size_jitter: float                    # 0..0.5, see module doc
+    layers: int                           # 0: seeds thrown at random; > 0: layered seeds
+    min_size: float | None                # pixels; default 0.15 x the mean cell size
+    cells: tuple[int, int] | None = None  # random seeds: number of cells, [min, max]
+    min_distance: float | None = None     # random seeds: least seed distance (physical)
+    layer_spacing: float | None = None    # layered seeds: distance of layers (physical)
+    layer_shrink: float | None = None     # layered seeds: spacing factor per layer inwards
+
+
+def read_tissue(p: Params, ndim: int) -> TissueSettings:
+    """The tissue keys of ``p`` for ``ndim`` spatial axes (see :class:`TissueSettings`)."""
+    z_scale = p.number("z_scale", 1.0, 0, low_open=True) if ndim == 3 else 1.0
+    spacing = (z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0)
+    tissue = p.choice("tissue", "full", TISSUES)
+    extent = p.vector("extent", [0.9] * ndim, ndim, 0.0, low_open=True)
+    jitter = p.number("size_jitter", 0.3, 0.0, 0.5)
+    layers = p.number("layers", 0, 0, 100, integer=True) if tissue != "full" else 0
+    if layers:
+        seeding = dict(
+            layer_spacing=p.number("layer_spacing", 23.0, 0.0, low_open=True),
+            layer_shrink=p.number("layer_shrink", 0.9, 0.0, 1.0, low_open=True),
+        )
+    else:
+        seeding = dict(
+            cells=p.range("cells", [60, 80], 1, integer=True),
+            min_distance=p.optional_number("min_distance", 0.0),
+        )
+    # The defaults of min_distance and min_size depend on the drawn tissue: None until then.
+    min_size = p.optional_number("min_size", 0.0)
+    return TissueSettings(spacing, tissue, extent, jitter, layers, min_size, **seeding)
+
+
+def read_settings(p: Params, ndim: int) -> TissueSettings:
+    """Every key of the kind for ``ndim`` spatial axes; refuses the keys left unused."""
+    settings = read_tissue(p, ndim)
+    p.finish()
+    return settings
 
 
 def tissue_geometry(shape: tuple[int, ...], tissue: str, extent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,38 +175,34 @@ def weighted_voronoi(
 
 
 def tessellate(
-    shape: tuple[int, ...], p: Params, rng: np.random.Generator
+    shape: tuple[int, ...], s: TissueSettings, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read the tissue keys of ``p`` and build the tessellation.
+    """Build the tessellation of one sample in an image of ``shape``.
 
     Returns ``(cells, seeds, spacing)``: cells int32 ``shape`` with id k+1 for seed k (ids with
     no pixels left after clean-up are absent, not renumbered), seeds (n, ndim) in pixels, and
-    the physical pixel size per axis.
+    the physical pixel size per axis (ndim,). Raises :class:`ParamError` when the settings
+    leave no tissue, no layer or too few cells in ``shape``.
     """
     ndim = len(shape)
-    z_scale = p.number("z_scale", 1.0, 0, low_open=True) if ndim == 3 else 1.0
-    spacing = np.array((z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
-    tissue = p.choice("tissue", "full", TISSUES)
-    extent = np.asarray(p.vector("extent", [0.9] * ndim, ndim, 0.0, low_open=True))
-    jitter = p.number("size_jitter", 0.3, 0.0, 0.5)
-    layers = p.number("layers", 0, 0, 100, integer=True) if tissue != "full" else 0
-    mask = tissue_mask(shape, tissue, extent)
+    spacing = np.array(s.spacing)
+    extent = np.asarray(s.extent)
+    mask = tissue_mask(shape, s.tissue, extent)
     volume = float(mask.sum()) * float(np.prod(spacing))
     if volume == 0:
-        raise p.error("extent", f"leaves no tissue inside shape {list(shape)}")
-    if layers:
-        step = p.number("layer_spacing", 23.0, 0.0, low_open=True)
-        shrink = p.number("layer_shrink", 0.9, 0.0, 1.0, low_open=True)
-        centre, semi = tissue_geometry(shape, tissue, extent)
-        seeds = layered_seeds(rng, shape, centre, semi, spacing, layers, step, shrink)
+        raise ParamError("extent", f"leaves no tissue inside shape {list(shape)}")
+    if s.layers:
+        centre, semi = tissue_geometry(shape, s.tissue, extent)
+        seeds = layered_seeds(rng, shape, centre, semi, spacing, s.layers, s.layer_spacing,
+                              s.layer_shrink)
         if len(seeds) == 0:
-            raise p.error("layer_spacing", f"{step:g} leaves no layer inside the tissue")
+            raise ParamError("layer_spacing", f"{s.layer_spacing:g} leaves no layer inside the tissue")
         n = len(seeds)
     else:
-        lo, hi = p.range("cells", [60, 80], 1, integer=True)
+        lo, hi = s.cells
         n = int(rng.integers(lo, hi + 1))
         typical = (volume / n) ** (1.0 / ndim)   # side of the mean cell's cube
-        min_distance = p.number("min_distance", 0.5 * typical, 0.0)
+        min_distance = 0.5 * typical if s.min_distance is None else s.min_distance
         coords = np.argwhere(mask)
 
         def sample(k: int) -> np.ndarray:
@@ -160,25 +210,23 @@ def tessellate(
 
         seeds = placement.thin(sample, n, min_distance, spacing)
         if len(seeds) < lo:
-            raise p.error(
+            raise ParamError(
                 "cells",
                 f"only {len(seeds)} of {n} cells fit in the tissue with min_distance "
                 f"{min_distance:g}; ask for fewer cells or a smaller min_distance",
             )
-    min_size = p.number("min_size", 0.15 * volume / n / np.prod(spacing), 0.0)
+    min_size = float(0.15 * volume / n / np.prod(spacing)) if s.min_size is None else s.min_size
     phys = seeds * spacing
     if len(seeds) > 1:
         nn = cKDTree(phys).query(phys, k=2)[0][:, 1]
     else:
         nn = np.zeros(1)
-    weight = jitter * nn * rng.uniform(-1.0, 1.0, size=len(seeds))
+    weight = s.size_jitter * nn * rng.uniform(-1.0, 1.0, size=len(seeds))
     cells = weighted_voronoi(mask, phys, weight, spacing)
     return largest_components(cells, int(np.ceil(min_size))), seeds, spacing
 
 
-def simulate_membranes(shape: tuple[int, ...], p: Params, rng: np.random.Generator) -> np.ndarray:
+def simulate_membranes(shape: tuple[int, ...], s: TissueSettings, rng: np.random.Generator) -> np.ndarray:
     """Labels (1, *shape) uint16: tissue cells ids 1..N (touching), background outside."""
-    cells, _, _ = tessellate(shape, p, rng)
-    p.finish()
+    cells, _, _ = tessellate(shape, s, rng)
     return relabel(cells)[None]
-

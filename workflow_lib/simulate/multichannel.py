@@ -8,29 +8,47 @@ so both channels hold exactly the ids 1..N and nucleus k lies inside cell k.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from workflow_lib.simulate.labels import inner, largest_components, sizes
 from workflow_lib.simulate.membranes import KEYS as TISSUE_KEYS
-from workflow_lib.simulate.membranes import tessellate
-from workflow_lib.simulate.nuclei import SHAPE_KEYS, make_shapes, paint, read_shape_params
+from workflow_lib.simulate.membranes import TissueSettings, read_tissue, tessellate
 from workflow_lib.simulate.params import Params
+from workflow_lib.simulate.shapes import SHAPE_KEYS, ShapeParams, make_shapes, paint, read_shape_params
 
+# Nucleus radii follow their cells, so ``radius`` is no key of this kind.
 KEYS = tuple(sorted(set(TISSUE_KEYS) | set(SHAPE_KEYS) - {"radius"} | {"nucleus_size"}))
 
 
-def simulate_multichannel(shape: tuple[int, ...], p: Params, rng: np.random.Generator) -> np.ndarray:
+@dataclass(frozen=True)
+class MultichannelSettings:
+    tissue: TissueSettings
+    nucleus_size: tuple[float, float]   # nucleus radius / cell equivalent radius, [min, max]
+    shapes: ShapeParams                 # of the nuclei; its radius is unused
+
+
+def read_settings(p: Params, ndim: int) -> MultichannelSettings:
+    """Every key of the kind for ``ndim`` spatial axes; refuses the keys left unused."""
+    tissue = read_tissue(p, ndim)
+    nucleus_size = p.range("nucleus_size", [0.4, 0.55], 0.0, 1.0, low_open=True)
+    settings = MultichannelSettings(tissue, nucleus_size, read_shape_params(p, ndim, radius=None))
+    p.finish()
+    return settings
+
+
+def simulate_multichannel(
+    shape: tuple[int, ...], s: MultichannelSettings, rng: np.random.Generator
+) -> np.ndarray:
     """Labels (2, *shape) uint16: channel 0 cells, channel 1 nuclei, same ids 1..N."""
     ndim = len(shape)
-    cells, seeds, spacing = tessellate(shape, p, rng)
-    fraction = p.range("nucleus_size", [0.4, 0.55], 0.0, 1.0, low_open=True)
-    sp = read_shape_params(p, ndim, radius=None)
-    p.finish()
+    cells, seeds, spacing = tessellate(shape, s.tissue, rng)
     volume = sizes(cells)[1:len(seeds) + 1] * float(np.prod(spacing))
     volume = np.pad(volume, (0, len(seeds) - len(volume)))
     unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
-    radii = (volume / unit) ** (1.0 / ndim) * rng.uniform(*fraction, size=len(seeds))
-    shapes = make_shapes(rng, seeds, sp, radii=np.maximum(radii, 0.5))
+    radii = (volume / unit) ** (1.0 / ndim) * rng.uniform(*s.nucleus_size, size=len(seeds))
+    shapes = make_shapes(rng, seeds, s.shapes, radii=np.maximum(radii, 0.5))
     nuclei = np.zeros(shape, np.int32)
     paint(nuclei, shapes, tuple(spacing), min_visible=0.0, within=np.where(inner(cells), cells, 0))
     nuclei = largest_components(nuclei)
@@ -40,4 +58,3 @@ def simulate_multichannel(shape: tuple[int, ...], p: Params, rng: np.random.Gene
     lut = np.zeros(int(max(cells.max(), nuclei.max())) + 1, np.uint16)
     lut[ids] = np.arange(1, ids.size + 1)
     return np.stack([lut[cells], lut[nuclei]])
-

@@ -1,9 +1,9 @@
 """Reading kind-specific simulation parameters with one clear error per bad value.
 
 The JSON schema cannot say which keys each ``kind`` takes, so every kind reads its ``params``
-through :class:`Params`, which knows the config key prefix (e.g.
-``datasets.nuclei.simulations.spread.params``) and rejects unknown keys and bad values with a
-:class:`~workflow_lib.errors.ConfigError` naming the full key.
+through :class:`Params`, which rejects unknown keys and bad values with a
+:class:`~workflow_lib.errors.ParamError` naming the key within ``params`` (the workflow layer
+adds the config path).
 """
 
 from __future__ import annotations
@@ -11,33 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workflow_lib.errors import ConfigError
+from workflow_lib.errors import ParamError
 
 
 class Params:
     """Typed, validated access to one simulation's ``params`` mapping."""
 
-    def __init__(
-        self, params: Mapping[str, Any] | None, prefix: str = "params",
-        allowed: Sequence[str] | None = None,
-    ):
+    def __init__(self, params: Mapping[str, Any] | None, allowed: Sequence[str] | None = None):
         """``allowed``: every key the kind knows; others are refused at once, before any work."""
         self._params = dict(params or {})
-        self.prefix = prefix
         self._used: set[str] = set()
         if allowed is not None:
             unknown = sorted(set(self._params) - set(allowed))
             if unknown:
-                raise self.error(
+                raise ParamError(
                     unknown[0], f"unknown parameter; this kind takes: {', '.join(sorted(allowed))}"
                 )
-
-    def key(self, name: str) -> str:
-        """Full config key of parameter ``name`` (for error messages)."""
-        return f"{self.prefix}.{name}"
-
-    def error(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(self.key(name), problem)
 
     def _get(self, name: str, default: Any) -> Any:
         self._used.add(name)
@@ -56,16 +45,27 @@ class Params:
         value = self._get(name, default)
         return self._check_scalar(name, value, low, high, low_open, integer)
 
+    def optional_number(
+        self, name: str, low: float | None = None, high: float | None = None,
+        low_open: bool = False, integer: bool = False,
+    ) -> float | None:
+        """Like :meth:`number`, but None when ``name`` is absent: for a default that depends on
+        what is simulated."""
+        self._used.add(name)
+        if name not in self._params:
+            return None
+        return self._check_scalar(name, self._params[name], low, high, low_open, integer)
+
     def _check_scalar(self, name, value, low, high, low_open, integer):
         kind = "an integer" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(name, f"must be {kind}, got {value!r}")
+            raise ParamError(name, f"must be {kind}, got {value!r}")
         if integer and int(value) != value:
-            raise self.error(name, f"must be {kind}, got {value!r}")
+            raise ParamError(name, f"must be {kind}, got {value!r}")
         if low is not None and (value <= low if low_open else value < low):
-            raise self.error(name, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
+            raise ParamError(name, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
         if high is not None and value > high:
-            raise self.error(name, f"must be <= {high}, got {value!r}")
+            raise ParamError(name, f"must be <= {high}, got {value!r}")
         return int(value) if integer else float(value)
 
     def range(
@@ -82,10 +82,10 @@ class Params:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value, value]
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise self.error(name, f"must be a number or a [min, max] pair, got {value!r}")
+            raise ParamError(name, f"must be a number or a [min, max] pair, got {value!r}")
         lo, hi = (self._check_scalar(name, v, low, high, low_open, integer) for v in value)
         if lo > hi:
-            raise self.error(name, f"min ({lo}) must be <= max ({hi})")
+            raise ParamError(name, f"min ({lo}) must be <= max ({hi})")
         return lo, hi
 
     def vector(
@@ -97,25 +97,25 @@ class Params:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value] * length
         if not isinstance(value, (list, tuple)) or len(value) != length:
-            raise self.error(name, f"must be a number or a list of {length} numbers, got {value!r}")
+            raise ParamError(name, f"must be a number or a list of {length} numbers, got {value!r}")
         return tuple(self._check_scalar(name, v, low, None, low_open, False) for v in value)
 
     def choice(self, name: str, default: str, options: Sequence[str]) -> str:
         value = self._get(name, default)
         if value not in options:
-            raise self.error(name, f"must be one of {', '.join(map(str, options))}; got {value!r}")
+            raise ParamError(name, f"must be one of {', '.join(map(str, options))}; got {value!r}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
         value = self._get(name, default)
         if not isinstance(value, bool):
-            raise self.error(name, f"must be true or false, got {value!r}")
+            raise ParamError(name, f"must be true or false, got {value!r}")
         return value
 
     def text(self, name: str, default: str | None = None) -> str:
         value = self._get(name, default)
         if not isinstance(value, str) or not value:
-            raise self.error(name, "is required: a non-empty string" if value is None
+            raise ParamError(name, "is required: a non-empty string" if value is None
                              else f"must be a non-empty string, got {value!r}")
         return value
 
@@ -124,7 +124,7 @@ class Params:
         (e.g. ``z_scale`` on 2D data, ``clusters`` without clustered placement)."""
         unused = sorted(set(self._params) - self._used)
         if unused:
-            raise self.error(
+            raise ParamError(
                 unused[0], "is not used with these settings (this kind, dimensionality and "
                 f"placement take: {', '.join(sorted(self._used))})"
             )

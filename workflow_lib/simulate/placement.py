@@ -4,16 +4,24 @@ Arrangements (``placement``): ``spread`` (uniform over the image), ``clustered``
 around random cluster centres, like HeLa), ``embryo`` (inside a centred ellipsoid/ellipse, like
 C. elegans), ``shell`` (on the surface of a centred ellipsoid/ellipse, like Tribolium).
 All positions are in pixels; distances are physical (pixel offsets times ``spacing``).
+
+The kinds that place nuclei-like cells read the arrangement keys (:data:`PLACEMENT_KEYS`) with
+:func:`read_placement` and draw the centres with :func:`place`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from workflow_lib.errors import ParamError
+from workflow_lib.simulate.params import Params
+
 PLACEMENTS = ("spread", "clustered", "embryo", "shell")
+PLACEMENT_KEYS = ("cells", "placement", "min_distance", "clusters", "cluster_spread", "extent")
 
 Sampler = Callable[[int], np.ndarray]
 
@@ -99,3 +107,72 @@ def ellipsoid(
         return pts[np.all((pts >= 0) & (pts <= hi), axis=1)]
 
     return sample
+
+
+@dataclass(frozen=True)
+class PlacementSettings:
+    """Where the cells of one sample go (the arrangement keys, see module doc)."""
+
+    cells: tuple[int, int]                   # number of cells, [min, max]
+    arrangement: str                         # key ``placement``: one of PLACEMENTS
+    min_distance: float                      # least distance between centres (physical)
+    margin: float                            # pixels kept between cluster centres and the border
+    clusters: tuple[int, int] | None = None  # clustered only: number of groups, [min, max]
+    cluster_spread: float | None = None      # clustered only: std around a group centre (physical)
+    extent: tuple[float, ...] | None = None  # embryo/shell only: semi-axes / half the image size
+
+
+def read_placement(
+    p: Params, ndim: int, mean_radius: float, default_cells: tuple[int, int] = (30, 40),
+    default_min_distance: float = 1.8,
+) -> PlacementSettings:
+    """Read the arrangement keys of ``p`` for ``ndim`` spatial axes.
+
+    The cells' ``mean_radius`` (physical) sets the defaults of ``min_distance``
+    (``default_min_distance`` times it) and ``cluster_spread``, and the clusters' border margin.
+    Keys of other arrangements are not read, so :meth:`Params.finish` refuses them.
+    """
+    cells = p.range("cells", default_cells, 1, integer=True)
+    arrangement = p.choice("placement", "spread", PLACEMENTS)
+    min_distance = p.number("min_distance", default_min_distance * mean_radius, 0.0)
+    if arrangement == "clustered":
+        return PlacementSettings(
+            cells, arrangement, min_distance, mean_radius,
+            clusters=p.range("clusters", [3, 6], 1, integer=True),
+            cluster_spread=p.number("cluster_spread", 2.5 * mean_radius, 0.0, low_open=True),
+        )
+    if arrangement in ("embryo", "shell"):
+        extent = p.vector("extent", [0.85] * ndim, ndim, 0.0, low_open=True)
+        return PlacementSettings(cells, arrangement, min_distance, mean_radius, extent=extent)
+    return PlacementSettings(cells, arrangement, min_distance, mean_radius)
+
+
+def place(
+    shape: tuple[int, ...], s: PlacementSettings, spacing: tuple[float, ...], rng: np.random.Generator
+) -> np.ndarray:
+    """Centres (n, ndim) in pixels of one sample in an image of ``shape``.
+
+    ``spacing``: physical size of a pixel per axis. Raises :class:`ParamError` on ``cells`` when
+    fewer than its minimum fit.
+    """
+    spacing_arr = np.asarray(spacing)
+    half = (np.array(shape, float) - 1) / 2
+    # The draws of each sampler's set-up come before the cell count's: seeds keep their samples.
+    if s.arrangement == "clustered":
+        groups = int(rng.integers(s.clusters[0], s.clusters[1] + 1))
+        sampler = clustered(rng, shape, groups, s.cluster_spread, spacing_arr, margin=s.margin)
+    elif s.arrangement in ("embryo", "shell"):
+        sampler = ellipsoid(rng, shape, half * np.asarray(s.extent), s.arrangement == "shell")
+    else:
+        sampler = uniform_box(rng, shape)
+    lo, hi = s.cells
+    n = int(rng.integers(lo, hi + 1))
+    centres = thin(sampler, n, s.min_distance, spacing_arr)
+    if len(centres) < lo:
+        raise ParamError(
+            "cells",
+            f"only {len(centres)} of {n} cells fit in shape {list(shape)} with placement "
+            f"'{s.arrangement}' and min_distance {s.min_distance:g}; ask for fewer cells, a "
+            "smaller min_distance or a larger shape",
+        )
+    return centres

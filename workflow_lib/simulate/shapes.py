@@ -9,6 +9,9 @@ random control displacements, cubic B-spline interpolated), as in the original 2
 Shapes are rasterised only inside their bounding box, vectorised over the box's pixels.
 Coordinates are physical: pixel offsets times ``spacing`` (e.g. ``(z_scale, 1, 1)``), so
 anisotropic stacks get flatter shapes in pixel units.
+
+The kinds that draw nuclei-like shapes (nuclei, multichannel, overlapping, timeseries) share
+:class:`ShapeParams` (read by :func:`read_shape_params`), :func:`make_shapes` and :func:`paint`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import sph_harm_y
 
+from workflow_lib.simulate.params import Params
+
 # Angular grid on which the 3D radial function is tabulated; voxels look up the nearest node.
 _N_THETA, _N_PHI = 48, 96
+
+SHAPE_KEYS = ("radius", "elongation", "irregularity", "order", "mitotic", "mitotic_elongation", "z_scale")
 
 
 @dataclass(frozen=True)
@@ -191,3 +198,88 @@ def _inside_3d(shape: Shape, grids) -> np.ndarray:
     it = np.rint(np.arccos(np.clip(cos_t, -1, 1)) * ((_N_THETA - 1) / np.pi)).astype(np.intp)
     ip = np.rint((np.arctan2(u[2], u[1]) + np.pi) * (_N_PHI / (2 * np.pi))).astype(np.intp) % _N_PHI
     return r <= shape.radius * shape.detail[it, ip]
+
+
+@dataclass(frozen=True)
+class ShapeParams:
+    """How single nuclei look (shared by the nuclei, multichannel, overlapping, timeseries kinds)."""
+
+    radius: tuple[float, float]          # mean radius range, physical pixels (Y/X units)
+    elongation: tuple[float, float]      # long/short axis ratio of interphase nuclei
+    irregularity: float                  # 2D warp / 3D harmonics strength (see module doc)
+    order: int                           # highest spherical-harmonics degree (3D; 0 in 2D)
+    mitotic: float                       # share of elongated "mitotic" nuclei
+    mitotic_elongation: tuple[float, float]
+    spacing: tuple[float, ...]           # physical size of a pixel per axis: (z_scale, 1, 1)
+
+    @property
+    def mean_radius(self) -> float:
+        return 0.5 * (self.radius[0] + self.radius[1])
+
+
+def read_shape_params(
+    p: Params, ndim: int, radius: tuple[float, float] | None = (8.0, 14.0)
+) -> ShapeParams:
+    """Read the shape keys of ``p`` (:data:`SHAPE_KEYS`) for ``ndim`` spatial axes.
+
+    ``radius``: the default radius range; None when the caller sets radii itself, so the key is
+    not read (and :meth:`Params.finish` refuses it). ``z_scale`` and ``order`` are read in 3D only.
+    """
+    z_scale = p.number("z_scale", 1.0, 0, low_open=True) if ndim == 3 else 1.0
+    return ShapeParams(
+        radius=(1.0, 1.0) if radius is None else p.range("radius", radius, 1.0),
+        elongation=p.range("elongation", [1.0, 1.3], 1.0),
+        irregularity=p.number("irregularity", 0.1, 0.0, 1.0),
+        order=p.number("order", 10, 2, 30, integer=True) if ndim == 3 else 0,
+        mitotic=p.number("mitotic", 0.0, 0.0, 1.0),
+        mitotic_elongation=p.range("mitotic_elongation", [1.8, 2.4], 1.0),
+        spacing=(z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0),
+    )
+
+
+def make_shapes(
+    rng: np.random.Generator, centres: np.ndarray, sp: ShapeParams, radii: np.ndarray | None = None
+) -> list[Shape]:
+    """One random shape per centre of ``centres`` (n, ndim) pixels.
+
+    ``radii`` (n,) physical overrides the random mean radii drawn from ``sp.radius``.
+    """
+    n = len(centres)
+    if radii is None:
+        radii = rng.uniform(*sp.radius, size=n)
+    mitotic = rng.uniform(size=n) < sp.mitotic
+    elong = np.where(
+        mitotic, rng.uniform(*sp.mitotic_elongation, size=n), rng.uniform(*sp.elongation, size=n)
+    )
+    return [
+        random_shape(rng, centres[k], radii[k], elong[k], sp.irregularity, sp.order)
+        for k in range(n)
+    ]
+
+
+def paint(
+    labels: np.ndarray, shapes: list[Shape], spacing: tuple[float, ...], min_visible: float = 0.5,
+    first_id: int = 1, within: np.ndarray | None = None,
+) -> np.ndarray:
+    """Paint ``shapes`` into ``labels`` (ints, (Y, X) or (Z, Y, X)) in place, never over
+    existing instances.
+
+    Shape k gets id ``first_id + k``; a shape keeping less than ``min_visible`` of its pixels
+    (covered by earlier ones) is left out. ``within`` (same shape as ``labels``, ints) restricts
+    shape k to pixels where ``within == first_id + k`` (nuclei inside their cells).
+    Returns the bool array (len(shapes),) of which shapes were painted.
+    """
+    painted = np.zeros(len(shapes), bool)
+    for k, s in enumerate(shapes):
+        hit = rasterise(s, labels.shape, spacing)
+        if hit is None:
+            continue
+        box, mask = hit
+        free = mask & (labels[box] == 0)
+        if within is not None:
+            free &= within[box] == first_id + k
+        if free.sum() < min_visible * mask.sum() or not free.any():
+            continue
+        labels[box][free] = first_id + k
+        painted[k] = True
+    return painted

@@ -14,18 +14,42 @@ squeezed out of a frame ends in the frame before (its daughters then count as pa
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from workflow_lib.simulate.labels import largest_components
-from workflow_lib.simulate.nuclei import KEYS as NUCLEI_KEYS
-from workflow_lib.simulate.nuclei import make_shapes, paint, read_centres, read_shape_params
 from workflow_lib.simulate.params import Params
-from workflow_lib.simulate.shapes import Shape
+from workflow_lib.simulate.placement import PLACEMENT_KEYS, PlacementSettings, place, read_placement
+from workflow_lib.simulate.shapes import (
+    SHAPE_KEYS, Shape, ShapeParams, make_shapes, paint, read_shape_params,
+)
 
-KEYS = NUCLEI_KEYS + ("frames", "speed", "growth", "division")
+KEYS = SHAPE_KEYS + PLACEMENT_KEYS + ("frames", "speed", "growth", "division")
+
+
+@dataclass(frozen=True)
+class TimeseriesSettings:
+    shapes: ShapeParams             # how each nucleus looks (daughters too)
+    placement: PlacementSettings    # of the first frame's nuclei
+    frames: int                     # number of frames T
+    speed: float                    # std of a step per frame and axis (physical pixels)
+    growth: float                   # relative radius growth per frame
+    division: float                 # division probability per grown nucleus and frame
+
+
+def read_settings(p: Params, ndim: int) -> TimeseriesSettings:
+    """Every key of the kind for ``ndim`` spatial axes; refuses the keys left unused."""
+    shapes = read_shape_params(p, ndim, radius=(8.0, 12.0))
+    frames = p.number("frames", 5, 1, 1000, integer=True)
+    speed = p.number("speed", 2.0, 0.0)
+    growth = p.number("growth", 0.05, 0.0, 1.0)
+    division = p.number("division", 0.1, 0.0, 1.0)
+    placement = read_placement(p, ndim, shapes.mean_radius, default_cells=(10, 15),
+                               default_min_distance=2.2)
+    p.finish()
+    return TimeseriesSettings(shapes, placement, frames, speed, growth, division)
 
 
 def _push_apart(centres: np.ndarray, radii: np.ndarray, spacing: np.ndarray, rounds: int = 5) -> np.ndarray:
@@ -79,17 +103,13 @@ def _consistent_tracks(frames: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarr
 
 
 def simulate_timeseries(
-    shape: tuple[int, ...], p: Params, rng: np.random.Generator
+    shape: tuple[int, ...], settings: TimeseriesSettings, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels (T, 1, *shape) uint16 and tracks (N, 4) int64 as described in the module doc."""
     ndim = len(shape)
-    sp = read_shape_params(p, ndim, radius=(8.0, 12.0))
-    frames_n = p.number("frames", 5, 1, 1000, integer=True)
-    speed = p.number("speed", 2.0, 0.0)
-    growth = p.number("growth", 0.05, 0.0, 1.0)
-    division = p.number("division", 0.1, 0.0, 1.0)
-    centres = read_centres(p, shape, rng, sp, default_cells=(10, 15), default_min_distance=2.2)
-    p.finish()
+    sp, frames_n = settings.shapes, settings.frames
+    speed, growth, division = settings.speed, settings.growth, settings.division
+    centres = place(shape, settings.placement, sp.spacing, rng)
     spacing = np.asarray(sp.spacing)
     hi = np.array(shape, float) - 1
 

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_lib.io import atomic_path
-
-
-def _plane(a: np.ndarray) -> np.ndarray:
-    """The middle Z plane of a (Z, Y, X) array; (Y, X) unchanged."""
-    return a[a.shape[0] // 2] if a.ndim == 3 else a
+from workflow_lib.plotting import middle_plane, plt, save_figure
 
 
 def _label_colours(labels: np.ndarray) -> np.ndarray:
@@ -30,11 +25,6 @@ def write_preview(
     labels (C, *S) / sketch (C', *S), or with ``time`` (T, C, *S): then the first, middle and
     last frames of channel 0 are shown. 3D data show the middle Z plane.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if time:
         frames = sorted({0, labels.shape[0] // 2, labels.shape[0] - 1})
         top = [(f"labels t={t}", labels[t, 0]) for t in frames]
@@ -47,13 +37,11 @@ def write_preview(
     for ax in axes.ravel():
         ax.axis("off")
     for k, (name, arr) in enumerate(top):
-        axes[0, k].imshow(_label_colours(_plane(arr)), interpolation="nearest")
+        axes[0, k].imshow(_label_colours(middle_plane(arr)), interpolation="nearest")
         axes[0, k].set_title(f"{name} ({int(arr.max())} ids)", fontsize=9)
     for k, (name, arr) in enumerate(bottom):
-        axes[1, k].imshow(_plane(arr), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        axes[1, k].imshow(middle_plane(arr), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         axes[1, k].set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, tight=False)

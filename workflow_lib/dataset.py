@@ -1,4 +1,11 @@
-"""index: the HDF5 files of a data set -> train/val/test CSV lists with a deterministic split."""
+"""The converted-data format every stage shares: one HDF5 file per image plus split index CSVs.
+
+- ``results/{dataset}/h5/{image}.h5``: dataset :data:`IMAGE_KEY`, float32 ``(C, Y, X)`` or
+  ``(C, Z, Y, X)`` in [0, 1], attributes ``axes`` and ``source`` (written by ``prepare``).
+- ``results/{dataset}/index/{split}.csv`` for each of :data:`SPLITS`: a header
+  (:data:`INDEX_COLUMNS`) and one row per image; ``path`` is relative to the CSV's folder so a
+  moved results folder keeps working.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from workflow_lib.errors import InputError
-from workflow_lib.io import atomic_write_text
-from workflow_lib.pipeline import SPLITS
+from workflow_lib.io import atomic_write_text, read_h5
 
-COLUMNS = ("path", "name", "shape", "axes", "source")
+SPLITS = ("train", "val", "test")
+IMAGE_KEY = "data/image"
+INDEX_COLUMNS = ("path", "name", "shape", "axes", "source")
 
 
 def split_names(
@@ -46,17 +55,17 @@ def split_names(
 
 
 def describe_h5(path: str | Path) -> dict[str, str]:
-    """Shape, axes and source of an HDF5 file written by convert, as CSV fields."""
+    """Shape, axes and source of a converted image, as index CSV fields."""
     try:
         with h5py.File(path, "r") as f:
-            ds = f["data/image"]
+            ds = f[IMAGE_KEY]
             return {
                 "shape": "x".join(str(s) for s in ds.shape),
                 "axes": str(ds.attrs.get("axes", "")),
                 "source": str(ds.attrs.get("source", "")),
             }
     except (OSError, KeyError) as exc:
-        raise InputError(path, f"not a converted image (no readable data/image: {exc})") from exc
+        raise InputError(path, f"not a converted image (no readable {IMAGE_KEY}: {exc})") from exc
 
 
 def write_index(
@@ -66,11 +75,7 @@ def write_index(
     test: float,
     seed: int,
 ) -> dict[str, list[str]]:
-    """Write one CSV per split (``outputs``: split -> path); return split -> image names.
-
-    Each CSV has a header and one row per file; ``path`` is relative to the CSV's folder so the
-    lists keep working when the results folder is moved.
-    """
+    """Write one CSV per split (``outputs``: split -> path); return split -> image names."""
     by_name = {Path(p).stem: Path(p) for p in h5_paths}
     if len(by_name) != len(h5_paths):
         raise InputError(None, "two HDF5 files share a name")
@@ -78,7 +83,7 @@ def write_index(
     for name in SPLITS:
         csv_path = Path(outputs[name])
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for image in split[name]:
             h5 = by_name[image]
@@ -93,13 +98,27 @@ def read_index(csv_path: str | Path) -> list[dict[str, str]]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise InputError(csv_path, "index file not found (run the prepare stage first)")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise InputError(
-                csv_path, f"has no 'path' column (columns: {reader.fieldnames}); not an index file"
-            )
-        rows = list(reader)
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or "path" not in reader.fieldnames:
+                raise InputError(
+                    csv_path, f"has no 'path' column (columns: {reader.fieldnames}); not an index file"
+                )
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(csv_path, f"cannot read index ({exc})") from exc
     for row in rows:
         row["path"] = str(csv_path.parent / row["path"])
     return rows
+
+
+def index_files(csv_path: str | Path) -> dict[str, Path]:
+    """Image name (file stem) -> HDF5 path of one split, in the CSV's order."""
+    return {Path(row["path"]).stem: Path(row["path"]) for row in read_index(csv_path)}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The converted image of one HDF5 file: float32 ``(C, [Z,] Y, X)`` in [0, 1]."""
+    array, _ = read_h5(path, IMAGE_KEY)
+    return np.asarray(array, np.float32)

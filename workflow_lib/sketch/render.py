@@ -1,0 +1,201 @@
+"""Sketches: from instance labels to a coarse image in [-1, 1] that the diffusion model refines.
+
+Exactly what a sketch is (see docs/simulation.md, "Sketch"), per spatial label array:
+
+1. Depth ``r`` of an instance pixel: its distance to the nearest pixel outside the instance
+   (:func:`targets.depth`, outermost ring = 1), divided by the instance's largest depth, so
+   ``r`` is in (0, 1], 1 at the instance's innermost pixel.
+2. Profile ``q``: mode ``centre``: ``1 - falloff * (1 - r) ** gamma`` (bright centre, dimmer
+   rim); ``boundary``: ``1 - falloff * r ** gamma`` (bright rim, like a membrane stain); ``flat``:
+   1. ``falloff``/``gamma`` null pick the mode's defaults (centre 0.6/1.5, boundary 0.85/0.4).
+3. Per instance brightness ``b`` uniform in ``brightness``; value ``v = b * q`` in [0, 1].
+4. Optional dark nucleoli: per instance a uniform number in ``nucleoli.count`` of discs with
+   radius uniform in ``nucleoli.radius``, centred on a random pixel with ``r >= 0.35``, cut to
+   the instance; ``v`` is multiplied there by ``nucleoli.intensity``.
+5. Map to the image range: background ``-1``, instance pixels ``lo + (hi - lo) * v`` with
+   ``[lo, hi] = cell_range`` (default [-0.7, 1.0], as the original method).
+6. Gaussian blur with ``blur`` (sigma in pixels, one number or one per spatial axis), then clip to
+   [-1, 1].
+
+Layouts: every channel is sketched on its own, mode ``auto`` taking the kind's profile per
+label channel (:attr:`~workflow_lib.simulate.Kind.sketch_modes`: ``boundary`` for cells seen
+by their membranes, ``centre`` for nuclei); layered kinds (``overlapping``) give one composite
+channel where the layers' values ``v`` add up (overlaps look brighter, as in a smear), clipped
+to 1 before step 5; time series keep one brightness per track id over all frames.
+Randomness comes from the ``rng`` passed in (the workflow's stream 1 of the sample's seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from workflow_lib.errors import ParamError
+from workflow_lib.simulate import Kind
+from workflow_lib.sketch.targets import boundary, depth, per_slice, signed_distance
+
+MODES = ("auto", "centre", "boundary", "flat")
+_MODE_DEFAULTS = {"centre": (0.6, 1.5), "boundary": (0.85, 0.4), "flat": (0.0, 1.0)}
+_NUCLEOLUS_MIN_DEPTH = 0.35
+
+
+@dataclass(frozen=True)
+class SketchParams:
+    """Sketch settings; see the module doc for their meaning."""
+
+    mode: str = "auto"
+    falloff: float | None = None
+    gamma: float | None = None
+    brightness: tuple[float, float] = (0.5, 1.0)
+    cell_range: tuple[float, float] = (-0.7, 1.0)
+    nucleoli_count: tuple[int, int] = (0, 0)
+    nucleoli_radius: tuple[float, float] = (3.0, 6.0)
+    nucleoli_intensity: float = 0.4
+    blur: float | tuple[float, ...] = 1.0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ParamError("mode", f"must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name, (lo, hi) in (
+            ("brightness", self.brightness), ("cell_range", self.cell_range),
+            ("nucleoli.count", self.nucleoli_count), ("nucleoli.radius", self.nucleoli_radius),
+        ):
+            if lo > hi:
+                raise ParamError(name, f"min ({lo}) must be <= max ({hi})")
+        if not -1.0 < self.cell_range[0]:
+            raise ParamError("cell_range", "min must be > -1 so cells stand out from the background")
+
+    def profile(self, mode: str) -> tuple[float, float]:
+        """(falloff, gamma) of ``mode`` with nulls replaced by the mode's defaults."""
+        f, g = _MODE_DEFAULTS[mode]
+        return (f if self.falloff is None else self.falloff, g if self.gamma is None else self.gamma)
+
+
+def relative_depth(labels: np.ndarray) -> np.ndarray:
+    """Depth divided by the instance's largest depth: (0, 1] inside instances, 0 outside."""
+    d = depth(labels)
+    top = int(labels.max())
+    if top == 0:
+        return d
+    peak = np.zeros(top + 1, np.float32)
+    peak[1:] = ndimage.maximum(d, labels, np.arange(1, top + 1))
+    peak[peak == 0] = 1.0  # ids absent from this array
+    return d / peak[labels]
+
+
+def _nucleoli(labels: np.ndarray, r: np.ndarray, p: SketchParams, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicative factor map: ``nucleoli_intensity`` inside nucleoli, 1 elsewhere."""
+    factor = np.ones(labels.shape, np.float32)
+    top = int(labels.max())
+    lo, hi = p.nucleoli_count
+    if top == 0 or hi == 0:
+        return factor
+    ids = np.arange(1, top + 1)
+    counts = rng.integers(lo, hi + 1, size=top)
+    eligible = r >= _NUCLEOLUS_MIN_DEPTH
+    seeds = np.zeros(labels.shape, np.int64)   # seed number (1-based) at each nucleolus centre
+    radii, owners = [], []
+    for slot in range(hi):
+        # A random eligible pixel per instance: the arg-max of random keys within the instance.
+        keys = np.where(eligible, rng.uniform(size=labels.shape), -1.0)
+        pos = ndimage.maximum_position(keys, labels, ids)
+        for cid, at in zip(ids, pos):
+            if counts[cid - 1] > slot and keys[at] >= 0:
+                owners.append(cid)
+                radii.append(rng.uniform(*p.nucleoli_radius))
+                seeds[at] = len(owners)
+    if not owners:
+        return factor
+    dist, idx = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    nearest = seeds[tuple(idx)]
+    radii_arr = np.concatenate([[0.0], radii])
+    owner_arr = np.concatenate([[0], owners])
+    hole = (dist <= radii_arr[nearest]) & (labels == owner_arr[nearest]) & (labels > 0)
+    factor[hole] = p.nucleoli_intensity
+    return factor
+
+
+def intensity(
+    labels: np.ndarray, p: SketchParams, mode: str, bright: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Value ``v`` in [0, 1] (float32) of one spatial label array; ``bright[id]`` per instance."""
+    if mode == "flat":
+        q = np.ones(labels.shape, np.float32)
+        r = relative_depth(labels) if p.nucleoli_count[1] else q
+    else:
+        r = relative_depth(labels)
+        falloff, gamma = p.profile(mode)
+        u = (1.0 - r) if mode == "centre" else r
+        q = 1.0 - falloff * np.power(np.clip(u, 0, 1), gamma)
+    v = bright[labels] * q * _nucleoli(labels, r, p, rng)
+    return np.where(labels > 0, v, 0.0).astype(np.float32)
+
+
+def to_image(v: np.ndarray, cells: np.ndarray, p: SketchParams) -> np.ndarray:
+    """Steps 5-6: map values to [-1, 1], blur over the spatial axes, clip (float32)."""
+    lo, hi = p.cell_range
+    img = np.where(cells, lo + (hi - lo) * v, -1.0).astype(np.float32)
+    sigma = p.blur
+    if np.any(np.asarray(sigma) > 0):
+        img = ndimage.gaussian_filter(img, sigma, mode="nearest")
+    return np.clip(img, -1.0, 1.0).astype(np.float32)
+
+
+def _modes(p: SketchParams, kind: Kind, channels: int) -> list[str]:
+    """Profile mode per label channel: the configured one, or the kind's own for ``auto``."""
+    if p.mode != "auto":
+        return [p.mode] * channels
+    if kind.layered:
+        return [kind.sketch_modes[0]] * channels
+    return list(kind.sketch_modes)
+
+
+def make_sketch(
+    labels: np.ndarray, kind: Kind, p: SketchParams, rng: np.random.Generator
+) -> np.ndarray:
+    """Sketch of a simulation's labels.
+
+    labels: uint (C, *S) or, for time series kinds, (T, C, *S), S = (Y, X) or (Z, Y, X).
+    Returns float32 in [-1, 1] of the same layout, except layered kinds: C = 1.
+    """
+    time = kind.time
+    series = labels if time else labels[None]
+    channels = series.shape[1]
+    spatial = series.ndim - 2
+    if isinstance(p.blur, tuple) and len(p.blur) != spatial:
+        raise ParamError("blur", f"has {len(p.blur)} sigmas but the data has {spatial} spatial axes")
+    top = int(series.max())
+    modes = _modes(p, kind, channels)
+    # One brightness per id and channel, shared by all frames so tracks keep their look.
+    bright = rng.uniform(*p.brightness, size=(channels, top + 1)).astype(np.float32)
+    out = []
+    for frame in series:
+        if kind.layered:
+            v = sum(intensity(layer, p, modes[0], bright[0], rng) for layer in frame)
+            out.append(to_image(np.minimum(v, 1.0), (frame > 0).any(0), p)[None])
+        else:
+            out.append(np.stack([
+                to_image(intensity(frame[c], p, modes[c], bright[c], rng), frame[c] > 0, p)
+                for c in range(channels)
+            ]))
+    result = np.stack(out)
+    return result if time else result[0]
+
+
+def annotations(
+    labels: np.ndarray, sketch: np.ndarray, time: bool = False
+) -> dict[str, np.ndarray]:
+    """HDF5 datasets for segmentation training (layouts as ``labels``, sketch as given).
+
+    data/sketch float32 [-1, 1]; data/instance uint16 ids; data/boundary uint8 inner boundary;
+    data/distance float32 signed distance (inside >= 1, background <= -1), see targets.py.
+    """
+    spatial = labels.ndim - (2 if time else 1)
+    return {
+        "data/sketch": sketch.astype(np.float32),
+        "data/instance": labels.astype(np.uint16),
+        "data/boundary": per_slice(boundary, labels, spatial),
+        "data/distance": per_slice(signed_distance, labels, spatial),
+    }

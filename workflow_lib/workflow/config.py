@@ -1,0 +1,148 @@
+"""The config: the only module that knows config key names.
+
+``rules/common.smk`` validates the YAML against ``config/config.schema.yaml`` (which fills every
+default) and then calls :func:`check`, which runs every check the schema cannot express and
+builds the typed settings of every simulation, so a bad value anywhere stops ``snakemake`` (and
+``snakemake -n``) at start-up with the key's full name. Jobs rebuild the same typed settings
+from their rule params with the ``*_settings`` functions here; domain packages only ever see
+those typed settings and raise :class:`~workflow_lib.errors.ParamError`, which :func:`keyed`
+turns into a :class:`~workflow_lib.errors.ConfigError` naming the full key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from workflow_lib.errors import ConfigError, ParamError
+from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
+from workflow_lib.simulate import Kind, get_kind, read_params
+from workflow_lib.sketch import SketchParams
+from workflow_lib.workflow.layout import RESERVED_FOLDERS
+
+Config = Mapping[str, Any]
+
+
+def key(dataset: str, *path: str) -> str:
+    """Full config key of a data set's setting: ``key("a", "synthesis", "t_start")``."""
+    return ".".join(("datasets", dataset, *path))
+
+
+def sim_key(dataset: str, sim: str, *path: str) -> str:
+    """Full config key of a simulation's setting."""
+    return key(dataset, "simulations", sim, *path)
+
+
+@contextlib.contextmanager
+def keyed(prefix: str) -> Iterator[None]:
+    """Turn a :class:`ParamError` raised inside into a :class:`ConfigError` on ``prefix.<name>``."""
+    try:
+        yield
+    except ParamError as exc:
+        raise ConfigError(f"{prefix}.{exc.name}", exc.problem) from exc
+
+
+def sorted_keys(obj: Any) -> Any:
+    """``obj`` with every mapping's keys sorted, recursively.
+
+    Snakemake compares a job's params by their text, so reordering keys in a YAML file
+    would otherwise rerun jobs whose settings did not change.
+    """
+    if isinstance(obj, Mapping):
+        return {k: sorted_keys(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [sorted_keys(value) for value in obj]
+    return obj
+
+
+def sketch_settings(raw: Mapping[str, Any], ndim: int, prefix: str) -> SketchParams:
+    """Typed sketch settings from a schema-filled ``sketch:`` mapping."""
+    nucleoli = raw["nucleoli"]
+    blur = raw["blur"]
+    if isinstance(blur, list) and len(blur) != ndim:
+        raise ConfigError(f"{prefix}.blur", f"has {len(blur)} sigmas but the data has {ndim} spatial axes")
+    with keyed(prefix):
+        return SketchParams(
+            mode=raw["mode"],
+            falloff=raw["falloff"],
+            gamma=raw["gamma"],
+            brightness=tuple(raw["brightness"]),
+            cell_range=tuple(raw["cell_range"]),
+            nucleoli_count=tuple(int(v) for v in nucleoli["count"]),
+            nucleoli_radius=tuple(nucleoli["radius"]),
+            nucleoli_intensity=float(nucleoli["intensity"]),
+            blur=tuple(blur) if isinstance(blur, list) else float(blur),
+        )
+
+
+def simulation_params(
+    dataset: str, sim: str, kind_name: str, raw: Mapping[str, Any] | None, ndim: int
+) -> tuple[Kind, Any]:
+    """The kind of simulation ``sim`` and its typed, validated ``params``."""
+    kind = get_kind(kind_name)
+    with keyed(sim_key(dataset, sim, "params")):
+        return kind, read_params(kind.name, raw, ndim)
+
+
+def evaluation_settings(raw: Mapping[str, Any]) -> EvaluationSettings:
+    """Typed evaluation settings from a data set's schema-filled ``evaluation:`` mapping."""
+    fidelity, realism = raw["fidelity"], raw["realism"]
+    return EvaluationSettings(
+        sigma=fidelity["sigma"],
+        min_distance=fidelity["min_distance"],
+        patch=realism["patch"],
+        subsets=realism["subsets"],
+        width=realism["width"],
+        realism_seed=realism["seed"],
+        segmenter=SegmenterSettings(**raw["segmenter"]),
+    )
+
+
+def _check_diffusion(name: str, ds: Mapping[str, Any]) -> None:
+    model, synth = ds["model"], ds["synthesis"]
+    multiple = 2 ** (model["levels"] - 1)
+    for path, sizes in (("model.patch_size", model["patch_size"]), ("synthesis.tile", synth["tile"])):
+        if len(sizes) != ds["ndim"]:
+            raise ConfigError(key(name, path), f"has {len(sizes)} axes but ndim is {ds['ndim']}")
+        if any(s % multiple for s in sizes):
+            raise ConfigError(
+                key(name, path), f"{sizes}: every size must be a multiple of {multiple} (2**(levels-1))"
+            )
+    if synth["t_start"] > model["timesteps"]:
+        raise ConfigError(
+            key(name, "synthesis", "t_start"),
+            f"{synth['t_start']} exceeds model.timesteps ({model['timesteps']})",
+        )
+
+
+def check(config: Config) -> None:
+    """Every check across keys that the JSON schema cannot express. Raises :class:`ConfigError`.
+
+    ``config`` must already be schema-validated (defaults filled in).
+    """
+    for name, ds in config["datasets"].items():
+        ndim = ds["ndim"]
+        _check_diffusion(name, ds)
+        split = ds["split"]
+        if split["val"] + split["test"] >= 1:
+            raise ConfigError(key(name, "split"), "val + test must leave a share for training (< 1)")
+        lower, upper = ds["normalize"]["lower"], ds["normalize"]["upper"]
+        if lower >= upper:
+            raise ConfigError(key(name, "normalize"), f"lower ({lower}) must be < upper ({upper})")
+        rescale = ds["rescale"]
+        if isinstance(rescale, list) and len(rescale) != ndim:
+            raise ConfigError(key(name, "rescale"), f"has {len(rescale)} factors but ndim is {ndim}")
+        evaluation_settings(ds["evaluation"])
+        for sim_name, sim in ds["simulations"].items():
+            if sim_name in RESERVED_FOLDERS:
+                raise ConfigError(
+                    sim_key(name, sim_name),
+                    f"the name is taken by a stage folder ({', '.join(RESERVED_FOLDERS)})",
+                )
+            if len(sim["shape"]) != ndim:
+                raise ConfigError(
+                    sim_key(name, sim_name, "shape"), f"has {len(sim['shape'])} axes but ndim is {ndim}"
+                )
+            simulation_params(name, sim_name, sim["kind"], sim["params"], ndim)
+            sketch_settings(sim["sketch"], ndim, sim_key(name, sim_name, "sketch"))

@@ -1,0 +1,127 @@
+"""Every path under ``results/``: the templates the rules use and the target lists of each stage.
+
+Templates hold Snakemake wildcards (``{dataset}``, ``{image}``, ``{split}``, ``{sim}``, ``{i}``)
+and are filled with :func:`fill` outside Snakemake (tests, bench). Target lists take the
+validated config mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from workflow_lib.dataset import SPLITS
+from workflow_lib.simulate import get_kind
+
+Config = Mapping[str, Any]
+
+DATASET = "results/{dataset}"
+H5 = DATASET + "/h5/{image}.h5"
+INDEX = DATASET + "/index/{split}.csv"
+MODEL = DATASET + "/model/model.pt"
+LOSS_PNG = DATASET + "/model/loss.png"
+SAMPLES_PNG = DATASET + "/model/samples.png"
+CHECKPOINTS = DATASET + "/model/checkpoints"
+REFERENCE = DATASET + "/evaluation/reference.json"
+
+SIMULATION = DATASET + "/{sim}"
+LABELS = SIMULATION + "/labels/{i}.tif"
+LABELS_META = SIMULATION + "/labels/{i}.json"
+TRACKS = SIMULATION + "/tracks/{i}/res_track.txt"
+SKETCH = SIMULATION + "/sketches/{i}.tif"
+ANNOTATIONS = SIMULATION + "/annotations/{i}.h5"
+PREVIEW = SIMULATION + "/previews/{i}.png"
+IMAGE = SIMULATION + "/images/{i}.tif"
+METRICS = SIMULATION + "/evaluation/metrics.json"
+EVAL_FIGURE = SIMULATION + "/evaluation/{figure}.png"
+EVAL_FIGURES = ("summary", "grid", "distributions", "segmenter_loss")
+
+#: Folders under ``results/{dataset}/`` of the per-data-set stages: simulation names may not
+#: take them.
+RESERVED_FOLDERS = ("h5", "index", "model", "evaluation")
+
+
+def fill(template: str, **wildcards: Any) -> str:
+    """A template with its wildcards filled in (``fill(MODEL, dataset="x")``)."""
+    return template.format(**wildcards)
+
+
+def _datasets(config: Config) -> list[str]:
+    return sorted(config["datasets"])
+
+
+def _simulations(config: Config) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(data set, simulation name, its config) for every simulation, sorted."""
+    return [
+        (ds, name, sim)
+        for ds in _datasets(config)
+        for name, sim in sorted(config["datasets"][ds].get("simulations", {}).items())
+    ]
+
+
+def h5_files(dataset: str, image_names: Iterable[str]) -> list[str]:
+    """The converted image of every input image of one data set, sorted by name."""
+    return [fill(H5, dataset=dataset, image=name) for name in sorted(image_names)]
+
+
+def index_files(dataset: str) -> list[str]:
+    """The split CSVs of one data set, in the order of :data:`~workflow_lib.dataset.SPLITS`."""
+    return [fill(INDEX, dataset=dataset, split=split) for split in SPLITS]
+
+
+def sample_files(template: str, dataset: str, sim: str, count: int) -> list[str]:
+    """``template`` (e.g. :data:`LABELS`) for samples 0..count-1 of one simulation."""
+    return [fill(template, dataset=dataset, sim=sim, i=i) for i in range(count)]
+
+
+def prepare_targets(config: Config) -> list[str]:
+    return [path for ds in _datasets(config) for path in index_files(ds)]
+
+
+def train_targets(config: Config) -> list[str]:
+    return [fill(MODEL, dataset=ds) for ds in _datasets(config)]
+
+
+def simulate_targets(config: Config) -> list[str]:
+    """Every label image, and the CTC track file of every time series sample."""
+    out = []
+    for ds, sim, cfg in _simulations(config):
+        time = get_kind(cfg["kind"]).time
+        for i in range(cfg["count"]):
+            out.append(fill(LABELS, dataset=ds, sim=sim, i=i))
+            if time:
+                out.append(fill(TRACKS, dataset=ds, sim=sim, i=i))
+    return out
+
+
+def sketch_targets(config: Config) -> list[str]:
+    """Sketch, annotation HDF5 and preview of every simulated sample."""
+    return [
+        fill(template, dataset=ds, sim=sim, i=i)
+        for ds, sim, cfg in _simulations(config)
+        for i in range(cfg["count"])
+        for template in (SKETCH, ANNOTATIONS, PREVIEW)
+    ]
+
+
+def synthesize_targets(config: Config) -> list[str]:
+    return [
+        path for ds, sim, cfg in _simulations(config)
+        for path in sample_files(IMAGE, ds, sim, cfg["count"])
+    ]
+
+
+def evaluate_targets(config: Config) -> list[str]:
+    return [fill(METRICS, dataset=ds, sim=sim) for ds, sim, _ in _simulations(config)]
+
+
+def all_targets(config: Config) -> list[str]:
+    """Everything ``snakemake`` builds by default: every stage's targets."""
+    return (
+        prepare_targets(config)
+        + train_targets(config)
+        + simulate_targets(config)
+        + sketch_targets(config)
+        + synthesize_targets(config)
+        + evaluate_targets(config)
+    )
