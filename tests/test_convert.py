@@ -112,13 +112,30 @@ def test_h5_input_and_rescale(tmp_path):
     assert _read(tmp_path / "out.h5")[0].shape == (1, 8, 16, 8)
 
 
-def test_partial_nan_is_zeroed(tmp_path):
+def test_nonfinite_pixels_are_zeroed_counted_and_left_out_of_percentiles(tmp_path, caplog):
     img = _ramp((20, 20), np.float32)
-    img[3, 4] = np.nan
+    img[3, 4], img[5, 6], img[7, 8] = np.nan, np.inf, -np.inf
     tifffile.imwrite(tmp_path / "n.tif", img)
-    convert_image(tmp_path / "n.tif", tmp_path / "n.h5", ndim=2, channels=[0])
-    data = _read(tmp_path / "n.h5")[0]
-    assert np.isfinite(data).all() and data[0, 3, 4] == 0
+    with caplog.at_level("WARNING", logger="cellsynth"):
+        attrs = convert_image(tmp_path / "n.tif", tmp_path / "n.h5", ndim=2, channels=[0],
+                              normalize_percentiles=(0, 100))
+    data, stored, *_ = _read(tmp_path / "n.h5")
+    assert np.isfinite(data).all()
+    assert data[0, 3, 4] == data[0, 5, 6] == data[0, 7, 8] == 0
+    finite = img[np.isfinite(img)]
+    assert attrs["percentile_values"].tolist() == [[finite.min(), finite.max()]]
+    assert stored["nonfinite_pixels"].tolist() == [3]
+    [record] = [r for r in caplog.records if r.name == "cellsynth" and r.levelname == "WARNING"]
+    assert "n.tif" in record.getMessage() and " 3 non-finite pixels" in record.getMessage()
+
+
+@pytest.mark.parametrize("values", [[np.nan], [np.inf], [-np.inf], [np.nan, np.inf, -np.inf]])
+def test_all_nonfinite_is_an_error(tmp_path, values):
+    img = np.resize(np.array(values, np.float32), (8, 8))
+    tifffile.imwrite(tmp_path / "n.tif", img)
+    with pytest.raises(InputError, match=r"n\.tif: channel 0 has no finite values"):
+        convert_image(tmp_path / "n.tif", tmp_path / "n.h5", ndim=2, channels=[0])
+    assert not (tmp_path / "n.h5").exists()
 
 
 def _bad_inputs(tmp_path):
@@ -166,8 +183,11 @@ def test_guess_axes(shape, ndim, expected):
 
 
 def test_guess_axes_ambiguous_asks_for_axes():
-    with pytest.raises(InputError, match="set the data set's 'axes'"):
+    with pytest.raises(InputError) as err:
         guess_axes((20, 30, 64, 64), 3, "x.tif")
+    message = str(err.value)
+    assert message.startswith("x.tif: has shape (20, 30, 64, 64)") and "ambiguous" in message
+    assert "set `axes:` for this data set in the config (e.g. axes: ZCYX" in message
 
 
 def test_time_series_rejected():

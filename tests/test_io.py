@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from workflow_lib.errors import InputError
-from workflow_lib.io import atomic_path, read_h5, read_tiff, write_h5, write_tiff
+from workflow_lib.io import OutputError, atomic_path, read_h5, read_tiff, write_h5, write_tiff
 
 
 @pytest.mark.parametrize(
@@ -39,12 +39,14 @@ def test_read_h5_errors(tmp_path):
         read_h5(tmp_path / "b.h5")
 
 
-def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+@pytest.mark.parametrize("error,expected", [(RuntimeError("killed"), OutputError),
+                                            (ValueError("a bug"), ValueError)])
+def test_atomic_path_leaves_nothing_on_failure(tmp_path, error, expected):
     target = tmp_path / "sub" / "out.tif"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(expected):
         with atomic_path(target) as tmp:
             tmp.write_bytes(b"half")
-            raise RuntimeError("killed")
+            raise error
     assert not target.exists() and list(target.parent.iterdir()) == []
 
 

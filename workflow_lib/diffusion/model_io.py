@@ -31,10 +31,7 @@ def load_model(path: str | Path, device: torch.device) -> tuple[UNet, dict[str, 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "model file not found (run the train stage first)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or foreign pickles
-        raise InputError(path, f"not a loadable model file ({exc})") from exc
+    payload = load_tensors(path, "cpu")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(path, f"not a cellsynth model (expected format '{FORMAT}')")
     net = build_unet(payload["unet"])
@@ -43,6 +40,24 @@ def load_model(path: str | Path, device: torch.device) -> tuple[UNet, dict[str, 
     except RuntimeError as exc:
         raise InputError(path, f"weights do not fit the stored network config ({exc})") from exc
     return net.to(device).eval(), payload["meta"]
+
+
+def load_tensors(path: Path, map_location: str | torch.device) -> Any:
+    """``torch.load`` restricted to tensors and plain types (``weights_only``).
+
+    Raises :class:`InputError` naming ``path`` when it is corrupt, or holds other Python
+    objects: torch would then advise ``weights_only=False``, which runs arbitrary code.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or foreign pickles
+        if "weights_only" in str(exc):
+            raise InputError(
+                path, "not a safe cellsynth model file (it holds Python objects other than "
+                "tensors; cellsynth never loads those); retrain or use a model.pt written by "
+                "cellsynth",
+            ) from None
+        raise InputError(path, f"not a loadable model file ({' '.join(str(exc).split())})") from exc
 
 
 def schedule_of(meta: dict[str, Any]) -> NoiseSchedule:

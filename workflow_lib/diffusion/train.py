@@ -21,8 +21,10 @@ import torch
 
 from workflow_lib.device import autocast_dtype
 from workflow_lib.diffusion.data import PatchSampler
+from workflow_lib.diffusion.model_io import load_tensors
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.unet import UNet
+from workflow_lib.errors import InputError
 from workflow_lib.io import atomic_path
 
 log = logging.getLogger("cellsynth")
@@ -111,14 +113,15 @@ class Trainer:
         if not path.is_file():
             return False
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # a half-written or foreign file: start over, say why
-            log.warning("checkpoint %s unreadable (%s); training from scratch", path, exc)
+            state = load_tensors(path, self.device)
+        except InputError as exc:  # a half-written or foreign file: start over, say why
+            log.warning("checkpoint %s; training from scratch", exc)
             return False
-        if state.get("hash") != self.hash:
+        found = state.get("hash") if isinstance(state, dict) else None
+        if found != self.hash:
             log.warning(
                 "checkpoint %s was made with another config (hash %s, now %s); training from scratch",
-                path, state.get("hash"), self.hash,
+                path, found, self.hash,
             )
             return False
         self.net.load_state_dict(state["net"])

@@ -1,10 +1,11 @@
 """File I/O: atomic writes, TIFF with ImageJ axes, HDF5. Independent of Snakemake."""
 
-from workflow_lib.io.atomic import atomic_path, atomic_write_text
+from workflow_lib.io.atomic import OutputError, atomic_path, atomic_write_text
 from workflow_lib.io.h5 import read_h5, write_h5
 from workflow_lib.io.tiff import axes_for, read_tiff, write_tiff
 
 __all__ = [
+    "OutputError",
     "atomic_path",
     "atomic_write_text",
     "axes_for",

@@ -15,6 +15,7 @@ import numpy as np
 
 from workflow_lib.errors import InputError
 from workflow_lib.io.atomic import atomic_path
+from workflow_lib.io.memory import check_fits_memory
 
 
 # Level 1: with the shuffle filter nearly the ratio of level 9 at a fraction of the time.
@@ -95,7 +96,8 @@ def _write_chunks_parallel(ds: h5py.Dataset, arr: np.ndarray) -> None:
 def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dict[str, Any]]:
     """Read dataset ``name`` from ``path``; return ``(array, attrs)``.
 
-    Raises :class:`InputError` naming the file when it is missing, unreadable or lacks ``name``.
+    Raises :class:`InputError` naming the file when it is missing, unreadable, lacks ``name``,
+    declares more data than memory can take, or its data cannot be decoded.
     """
     path = Path(path)
     if not path.is_file():
@@ -105,9 +107,12 @@ def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dic
             if name not in f:
                 raise InputError(path, f"has no dataset '{name}' (found: {list_datasets(f)})")
             ds = f[name]
+            if not isinstance(ds, h5py.Dataset):
+                raise InputError(path, f"'{name}' is a group, not a dataset")
+            check_fits_memory(path, ds.shape or (), ds.dtype)
             return ds[()], dict(ds.attrs)
     except OSError as exc:
-        raise InputError(path, f"not a readable HDF5 file ({exc})") from exc
+        raise InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})") from exc
 
 
 def list_datasets(f: h5py.File) -> list[str]:

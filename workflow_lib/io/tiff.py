@@ -6,6 +6,7 @@ Array conventions of the workflow (see the README): 2D images are ``(C, Y, X)``,
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import tifffile
 
 from workflow_lib.errors import InputError
 from workflow_lib.io.atomic import atomic_path
+from workflow_lib.io.memory import check_fits_memory, format_bytes
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 
@@ -54,7 +56,8 @@ def read_tiff(path: str | Path, axes: str | None = None) -> tuple[np.ndarray, st
     ImageJ files drop singleton axes (a ``(1, Y, X)`` array reads back as ``(Y, X)``), so
     missing axes are re-inserted with size 1 and surplus singleton axes are removed.
     Raises :class:`InputError` naming the file when it is missing, empty, truncated, not a
-    TIFF at all, or cannot be brought into ``axes``.
+    TIFF at all, its header declares more pixels than the file holds or memory can take, its
+    pixel data cannot be decoded, or it cannot be brought into ``axes``.
     """
     path = Path(path)
     if not path.is_file():
@@ -62,20 +65,70 @@ def read_tiff(path: str | Path, axes: str | None = None) -> tuple[np.ndarray, st
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty (0 bytes)")
     try:
-        with tifffile.TiffFile(path) as tif:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises many types (struct.error, KeyError...) on damage
+        raise InputError(path, f"not a readable TIFF ({_one_line(exc)})") from exc
+    with tif:
+        try:
             series = tif.series[0]
-            file_axes = series.axes if series.axes and "Q" not in series.axes else ""
+        except Exception as exc:  # and so do its metadata parsers
+            raise InputError(path, f"not a readable TIFF ({_one_line(exc)})") from exc
+        _check_declared_size(path, series)
+        file_axes = _known_axes(series.axes)
+        try:
             array = series.asarray()
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
-        raise InputError(path, f"not a readable TIFF ({exc})") from exc
+        except MemoryError as exc:
+            raise InputError(
+                path, f"not enough memory to read its {series.shape} {series.dtype} pixels"
+            ) from exc
+        except Exception as exc:  # codecs raise their own types (zlib.error, imagecodecs.*Error)
+            raise InputError(
+                path, f"TIFF pixel data cannot be decoded ({_one_line(exc)}): the file is "
+                "truncated or corrupt, or its compression needs a codec that is not installed",
+            ) from exc
     if array.size == 0:
         raise InputError(path, "image has no pixels")
     if len(file_axes) != array.ndim:
         file_axes = ""
-    file_axes = file_axes.replace("S", "C")
     if axes is None:
         return array, file_axes
     return _to_axes(array, file_axes, axes, path), axes
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _known_axes(axes: str) -> str:
+    """The workflow's letters for tifffile ``axes``; '' when tifffile could not tell them.
+
+    tifffile names axes it cannot interpret ``I`` (a page sequence), ``Q`` and so on; the
+    sample axis ``S`` is a channel axis.
+    """
+    axes = axes.replace("S", "C")
+    return axes if set(axes) <= set("TZCYX") and len(set(axes)) == len(axes) else ""
+
+
+def _check_declared_size(path: Path, series: tifffile.TiffPageSeries) -> None:
+    """Refuse a header that declares more pixels than the file holds or memory can take.
+
+    Uncompressed pixels must all be in the file, so a larger declared size is a damaged
+    header; compressed data can shrink without bound, so only the memory check applies.
+    """
+    page = series.keyframe
+    if page.compression == 1 and not series.is_multifile:
+        # bitspersample is a tuple when the samples differ; the smallest gives a lower bound
+        needed = math.prod(int(n) for n in series.shape) * int(np.min(page.bitspersample)) // 8
+        size = path.stat().st_size
+        if needed > size:
+            raise InputError(
+                path,
+                f"truncated or damaged TIFF: its header declares an uncompressed image of shape "
+                f"{series.shape} {series.dtype} ({format_bytes(needed)}) but the file has only "
+                f"{format_bytes(size)}",
+            )
+    check_fits_memory(path, series.shape, series.dtype)
 
 
 def _to_axes(array: np.ndarray, have: str, want: str, path: Path) -> np.ndarray:

@@ -20,7 +20,8 @@ def guess_axes(shape: tuple[int, ...], ndim: int, path: object = None) -> str:
 
     Rules: a trailing axis of 3-4 after two large ones is RGB(A) (``YXC``); a leading or second
     axis of at most :data:`MAX_GUESSED_CHANNELS` is a channel axis; other axes are spatial.
-    Raises :class:`InputError` (naming ``path``) when the shape is ambiguous: set ``axes``.
+    Raises :class:`InputError` (naming ``path``) when the shape is ambiguous, saying to set
+    ``axes:`` in the config.
     """
     n = len(shape)
     small = [s <= MAX_GUESSED_CHANNELS for s in shape]
@@ -41,9 +42,20 @@ def guess_axes(shape: tuple[int, ...], ndim: int, path: object = None) -> str:
         return "TZCYX"
     raise InputError(
         path,
-        f"cannot tell the axes of an array of shape {shape}; set the data set's 'axes' "
-        "key (e.g. ZCYX)",
+        f"has shape {tuple(shape)} and no axes metadata, and its axes are ambiguous from the "
+        f"shape: set `axes:` for this data set in the config (e.g. {axes_examples(n)})",
     )
+
+
+def axes_examples(ndim: int) -> str:
+    """Example ``axes:`` settings for an array of ``ndim`` dimensions, for error messages."""
+    examples = {
+        2: "axes: YX",
+        3: "axes: ZYX for a z-stack, axes: CYX for channels, axes: TYX for a time series",
+        4: "axes: ZCYX or CZYX for a z-stack with channels, axes: TZYX for a time series "
+           "of z-stacks",
+    }
+    return examples.get(ndim, "axes: TZCYX for a time series of z-stacks with channels")
 
 
 def to_channel_first(
@@ -58,9 +70,15 @@ def to_channel_first(
     """
     axes = normalize_axes(axes)
     if len(axes) != array.ndim:
-        raise InputError(path, f"axes '{axes}' do not fit an array of shape {array.shape}")
+        raise InputError(
+            path, f"axes '{axes}' do not fit an array of shape {array.shape}: give one letter "
+            f"per axis (e.g. {axes_examples(array.ndim)})",
+        )
     if set(axes) - set("TZCYX") or len(set(axes)) != len(axes):
-        raise InputError(path, f"axes '{axes}' must use each of T, Z, C, Y, X at most once")
+        raise InputError(
+            path, f"axes '{axes}' are not valid: use each of the letters T, Z, C, Y, X at most "
+            f"once (e.g. {axes_examples(array.ndim)})",
+        )
     if "Y" not in axes or "X" not in axes:
         raise InputError(path, f"axes '{axes}' lack Y or X")
     if "T" in axes:
