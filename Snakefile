@@ -21,4 +21,4 @@ include: "rules/evaluate.smk"
 rule all:
     default_target: True
     input:
-        layout.all_targets(config),
+        layout.all_targets(config, image_names()),

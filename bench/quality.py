@@ -30,7 +30,8 @@ from workflow_lib.diffusion.samplers import network_evaluations
 from workflow_lib.io import axes_for, read_tiff, write_tiff
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow import config as cfg
-from workflow_lib.workflow import inputs, layout, stages
+from workflow_lib.workflow import inputs, layout
+from workflow_lib.workflow.stages import diffusion, evaluation
 from workflow_lib.workflow.runner import Files, Job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,9 +84,9 @@ def main() -> None:
     def sample_paths(template: str) -> list[str]:
         return layout.sample_files(template, args.dataset, args.sim, count)
 
-    evaluation = ds["evaluation"]
+    eval_config = ds["evaluation"]
     names = inputs.dataset_images(ds["images"], cfg.key(args.dataset, "images"))
-    masks = inputs.real_masks(evaluation["real_masks"], names,
+    masks = inputs.real_masks(eval_config["real_masks"], names,
                               cfg.key(args.dataset, "evaluation", "real_masks"))
     wildcards = SimpleNamespace(dataset=args.dataset, sim=args.sim)
     real = {"index": layout.index_files(args.dataset), "h5": [], "masks": sorted(masks.values())}
@@ -96,9 +97,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         reference = tmp / "reference.json"
-        stages.evaluate_reference(Job(
+        evaluation.evaluate_reference(Job(
             Files(**real), Files(reference),
-            SimpleNamespace(evaluation=evaluation), wildcards, threads=2,
+            SimpleNamespace(evaluation=eval_config), wildcards, threads=2,
         ))
         for stage, paths in (("labels", sample_paths(layout.LABELS)),
                              ("sketches", sample_paths(layout.SKETCH))):
@@ -111,18 +112,18 @@ def main() -> None:
             images = [tmp / name / f"{i}.tif" for i in range(count)]
             start = time.perf_counter()
             for i in range(count):
-                stages.synthesize_image(Job(
+                diffusion.synthesize_image(Job(
                     Files(model=model, sketch=cropped["sketches"][i]), Files(images[i]),
                     SimpleNamespace(synthesis=params, device=args.device, require_gpu=False),
                     SimpleNamespace(i=str(i)), threads=2,
                 ))
             seconds = time.perf_counter() - start
             out = tmp / f"evaluation-{name}"
-            stages.evaluate_simulation(Job(
+            evaluation.evaluate_simulation(Job(
                 Files(**cropped, images=images, **real, reference=reference),
                 Files(metrics=out / "metrics.json",
                       **{fig: out / f"{fig}.png" for fig in layout.EVAL_FIGURES}),
-                SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=evaluation),
+                SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=eval_config),
                 wildcards, threads=2,
             ))
             metrics = json.loads((out / "metrics.json").read_text())

@@ -1,8 +1,10 @@
+import functools
 import os
+import sys
 
 from snakemake.utils import validate
 
-from workflow_lib.simulate import get_kind
+from workflow_lib.errors import ConfigError
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import inputs, layout
 
@@ -37,13 +39,32 @@ def sim_config(wildcards):
     return config["datasets"][wildcards.dataset]["simulations"][wildcards.sim]
 
 
+@functools.cache
+def image_inputs(dataset):
+    """(image name -> input path, problem or None) of one data set.
+
+    A data set whose images cannot be used (no match, a bad file name) gets no images; its jobs
+    wait for rule unusable_images, which fails with the problem, so --keep-going still finishes
+    the other data sets.
+    """
+    try:
+        return inputs.dataset_images(
+            config["datasets"][dataset]["images"],
+            cfg.key(dataset, "images"),
+            known_files=DEMO_FILES,
+        ), None
+    except ConfigError as exc:
+        print(f"cellsynth: {exc} (the jobs of data set '{dataset}' will fail)", file=sys.stderr)
+        return {}, str(exc)
+
+
 def images_of(dataset):
     """Image name -> input path of one data set (demo files count before they exist)."""
-    return inputs.dataset_images(
-        config["datasets"][dataset]["images"],
-        cfg.key(dataset, "images"),
-        known_files=DEMO_FILES,
-    )
+    return image_inputs(dataset)[0]
+
+
+def image_names():
+    return {ds: images_of(ds) for ds in DATASETS}
 
 
 def convert_input(wildcards):
@@ -51,6 +72,9 @@ def convert_input(wildcards):
 
 
 def h5_files(wildcards):
+    """The converted images of a data set; for unusable inputs, the job that says why."""
+    if image_inputs(wildcards.dataset)[1] is not None:
+        return [layout.fill(layout.UNUSABLE_IMAGES, dataset=wildcards.dataset)]
     return layout.h5_files(wildcards.dataset, images_of(wildcards.dataset))
 
 
@@ -60,6 +84,8 @@ def index_files(wildcards):
 
 def real_mask_files(wildcards):
     """Real masks matched to the data set's images by stem ([] when none are configured)."""
+    if not images_of(wildcards.dataset):
+        return []
     return sorted(
         inputs.real_masks(
             dataset_config(wildcards)["evaluation"]["real_masks"],
@@ -72,14 +98,10 @@ def real_mask_files(wildcards):
 
 def simulation_mask(wildcards):
     """Kind `masks` reads mask file i mod n of the sorted glob params.masks; others read none."""
-    sim = sim_config(wildcards)
-    if not get_kind(sim["kind"]).needs_mask:
+    source = cfg.mask_glob(wildcards.dataset, wildcards.sim, sim_config(wildcards))
+    if source is None:
         return {}
-    files = inputs.mask_files(
-        sim["params"]["masks"],
-        cfg.sim_key(wildcards.dataset, wildcards.sim, "params", "masks"),
-        known_files=DEMO_FILES,
-    )
+    files = inputs.mask_files(*source, known_files=DEMO_FILES)
     return {"mask": files[int(wildcards.i) % len(files)]}
 
 

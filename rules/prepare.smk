@@ -37,7 +37,21 @@ rule index_dataset:
         "../scripts/index.py"
 
 
+rule unusable_images:
+    """Fails with the reason a data set's images cannot be used (so the other data sets go on)."""
+    output:
+        layout.UNUSABLE_IMAGES,
+    params:
+        problem=lambda wc: image_inputs(wc.dataset)[1],
+    log:
+        "logs/{dataset}/unusable_images.log",
+    conda:
+        "../envs/prepare.yaml"
+    script:
+        "../scripts/unusable_images.py"
+
+
 rule prepare:
     """Target: convert and index every data set."""
     input:
-        layout.prepare_targets(config),
+        layout.prepare_targets(config, image_names()),

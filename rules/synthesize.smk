@@ -3,6 +3,9 @@ rule synthesize_image:
     input:
         model=layout.MODEL,
         sketch=layout.SKETCH,
+        # the labels the sketch was made from: new labels rerun synthesis (and their sketch,
+        # even when a killed sketch job left it missing), so an image never outlives its labels
+        labels=layout.LABELS,
     output:
         layout.IMAGE,
     params:

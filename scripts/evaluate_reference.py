@@ -1,8 +1,8 @@
-"""Rule evaluate_reference: see workflow_lib.workflow.stages.evaluate_reference."""
+"""Rule evaluate_reference: see workflow_lib.workflow.stages.evaluation.evaluate_reference."""
 
 import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
 
-from workflow_lib.workflow import stages
+from workflow_lib.workflow.stages import evaluation
 from workflow_lib.workflow.runner import run_script
 
-run_script(snakemake, stages.evaluate_reference)  # noqa: F821
+run_script(snakemake, evaluation.evaluate_reference)  # noqa: F821

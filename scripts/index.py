@@ -1,8 +1,8 @@
-"""Rule index_dataset: see workflow_lib.workflow.stages.index_dataset."""
+"""Rule index_dataset: see workflow_lib.workflow.stages.prepare.index_dataset."""
 
 import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
 
-from workflow_lib.workflow import stages
+from workflow_lib.workflow.stages import prepare
 from workflow_lib.workflow.runner import run_script
 
-run_script(snakemake, stages.index_dataset)  # noqa: F821
+run_script(snakemake, prepare.index_dataset)  # noqa: F821

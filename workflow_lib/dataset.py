@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -25,6 +26,16 @@ from workflow_lib.io import atomic_write_text, read_h5
 SPLITS = ("train", "val", "test")
 IMAGE_KEY = "data/image"
 INDEX_COLUMNS = ("path", "name", "shape", "axes", "source")
+
+
+@dataclass(frozen=True)
+class RealImage:
+    """One real image of a split: ``image`` one channel, spatial ``(Y, X)``/``(Z, Y, X)`` in
+    [0, 1]; ``mask`` integer instances of the same shape, None when not annotated."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray | None
 
 
 def split_names(

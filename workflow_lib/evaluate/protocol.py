@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from workflow_lib.dataset import RealImage
 from workflow_lib.evaluate import views
+from workflow_lib.evaluate.completeness import completeness
 from workflow_lib.evaluate.downstream import not_applicable, train_and_test
 from workflow_lib.evaluate.matching import instance_scores
 from workflow_lib.evaluate.realism import (
@@ -25,7 +27,7 @@ from workflow_lib.evaluate.realism import (
 )
 from workflow_lib.evaluate.segment import segment_blobs, segment_cells
 from workflow_lib.evaluate.settings import EvaluationSettings
-from workflow_lib.simulate import CELLS, Kind
+from workflow_lib.simulate import BLOBS, CELLS, Kind
 
 log = logging.getLogger("cellsynth")
 
@@ -33,15 +35,6 @@ FEATURE_NETWORK = (
     "RandomTextureFeatures: fixed seeded random 3-scale CNN, channel means and stds of "
     "filter responses (texture statistics; no download, comparable across runs)"
 )
-
-
-@dataclass(frozen=True)
-class RealImage:
-    """One real image of a split: ``image`` spatial ``(Y, X)``/``(Z, Y, X)`` in [0, 1]."""
-
-    name: str
-    image: np.ndarray
-    mask: np.ndarray | None  # integer instances of the same shape, None when not annotated
 
 
 @dataclass
@@ -57,6 +50,11 @@ def _realism(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: Evaluati
     return realism_scores(
         real, fake, patch=s.patch, subsets=s.subsets, seed=s.realism_seed, width=s.width
     )
+
+
+def _completeness(images, labels, s: EvaluationSettings) -> dict[str, Any]:
+    return completeness(images, labels, sigma=s.completeness_sigma, k=s.completeness_k,
+                        min_size=s.completeness_min_size)
 
 
 def _count(labels: np.ndarray) -> int:
@@ -85,6 +83,11 @@ def evaluate_reference(
         )
     else:
         out["realism_train_vs_test"] = {"reason": "the train or the test split is empty"}
+    annotated_test = _annotated(test)
+    out["completeness_real"] = (
+        _completeness([r.image for r in annotated_test], [r.mask for r in annotated_test], s)
+        if annotated_test else {"reason": "no image of the test split has a real mask"}
+    )
     losses: list[float] = []
     reason = _downstream_reason(test, masks_given)
     if reason is None and not _annotated(train):
@@ -136,6 +139,14 @@ def evaluate_simulation(
         fidelity[str(channel)] = {"method": units[idx[0]].method, **scores}
 
     log.info("fidelity: %s", {c: round(v["f1"], 3) for c, v in fidelity.items()})
+    blobs = [u for u in units if u.method == BLOBS]
+    complete = {
+        "synthetic": _completeness([u.image for u in blobs], [u.labels for u in blobs], s)
+        if blobs else {"reason": "no label channel of this kind shows blob-like objects"},
+        "real_floor": reference.get("completeness_real"),
+        "method": "objects detected without the count (see workflow_lib/evaluate/completeness.py)",
+    }
+    log.info("completeness: %s", complete["synthetic"])
 
     synth = [u for smp in samples for u in views.downstream_units(kind, smp.labels, smp.image)]
     sketch = [
@@ -178,6 +189,7 @@ def evaluate_simulation(
         "kind": kind.name,
         "n_samples": len(samples),
         "notes": list(kind.notes),
+        "completeness": complete,
         "fidelity": fidelity,
         "realism": realism,
         "downstream": downstream,

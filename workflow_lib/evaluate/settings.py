@@ -25,11 +25,15 @@ class SegmenterSettings:
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """Fidelity segmentation (``sigma``, ``min_distance``), realism (``patch``, ``subsets``,
-    ``width``, ``realism_seed``) and the downstream segmenter."""
+    """Fidelity segmentation (``sigma``, ``min_distance``), annotation completeness
+    (``completeness_*``, see :mod:`.completeness`), realism (``patch``, ``subsets``, ``width``,
+    ``realism_seed``) and the downstream segmenter."""
 
     sigma: float = 1.0
     min_distance: int = 3
+    completeness_sigma: float = 1.0
+    completeness_k: float = 4.0
+    completeness_min_size: int = 20
     patch: int = 64
     subsets: int = 50
     width: int = 8

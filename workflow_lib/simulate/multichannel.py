@@ -19,7 +19,7 @@ from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.shapes import SHAPE_KEYS, ShapeParams, make_shapes, paint, read_shape_params
 
 # Nucleus radii follow their cells, so ``radius`` is no key of this kind.
-KEYS = tuple(sorted(set(TISSUE_KEYS) | set(SHAPE_KEYS) - {"radius"} | {"nucleus_size"}))
+KEYS = tuple(sorted(set(TISSUE_KEYS) | set(SHAPE_KEYS) - {"radius", "radius_samples"} | {"nucleus_size"}))
 
 
 @dataclass(frozen=True)

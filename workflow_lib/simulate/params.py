@@ -100,6 +100,19 @@ class Params:
             raise ParamError(name, f"must be a number or a list of {length} numbers, got {value!r}")
         return tuple(self._check_scalar(name, v, low, None, low_open, False) for v in value)
 
+    def __contains__(self, name: str) -> bool:
+        """Whether ``name`` was given (explicitly, not by a default)."""
+        return name in self._params
+
+    def samples(self, name: str, low: float | None = None) -> tuple[float, ...] | None:
+        """An empirical distribution: a non-empty list of numbers to draw from (None if unset)."""
+        value = self._get(name, None)
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ParamError(name, f"must be a non-empty list of numbers, got {value!r}")
+        return tuple(self._check_scalar(name, v, low, None, False, False) for v in value)
+
     def choice(self, name: str, default: str, options: Sequence[str]) -> str:
         value = self._get(name, default)
         if value not in options:

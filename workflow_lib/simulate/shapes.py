@@ -23,12 +23,14 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import sph_harm_y
 
+from workflow_lib.errors import ParamError
 from workflow_lib.simulate.params import Params
 
 # Angular grid on which the 3D radial function is tabulated; voxels look up the nearest node.
 _N_THETA, _N_PHI = 48, 96
 
-SHAPE_KEYS = ("radius", "elongation", "irregularity", "order", "mitotic", "mitotic_elongation", "z_scale")
+SHAPE_KEYS = ("radius", "elongation", "irregularity", "order", "mitotic", "mitotic_elongation", "z_scale",
+              "radius_samples", "elongation_samples")
 
 
 @dataclass(frozen=True)
@@ -211,9 +213,14 @@ class ShapeParams:
     mitotic: float                       # share of elongated "mitotic" nuclei
     mitotic_elongation: tuple[float, float]
     spacing: tuple[float, ...]           # physical size of a pixel per axis: (z_scale, 1, 1)
+    # Empirical distributions (e.g. measured on real images) replacing the uniform ranges.
+    radius_samples: tuple[float, ...] | None = None
+    elongation_samples: tuple[float, ...] | None = None
 
     @property
     def mean_radius(self) -> float:
+        if self.radius_samples is not None:
+            return float(np.mean(self.radius_samples))
         return 0.5 * (self.radius[0] + self.radius[1])
 
 
@@ -226,6 +233,12 @@ def read_shape_params(
     not read (and :meth:`Params.finish` refuses it). ``z_scale`` and ``order`` are read in 3D only.
     """
     z_scale = p.number("z_scale", 1.0, 0, low_open=True) if ndim == 3 else 1.0
+    radius_samples = None if radius is None else p.samples("radius_samples", 1.0)
+    if radius_samples is not None and "radius" in p:
+        raise ParamError("radius_samples", "give radius or radius_samples, not both")
+    elongation_samples = p.samples("elongation_samples", 1.0)
+    if elongation_samples is not None and "elongation" in p:
+        raise ParamError("elongation_samples", "give elongation or elongation_samples, not both")
     return ShapeParams(
         radius=(1.0, 1.0) if radius is None else p.range("radius", radius, 1.0),
         elongation=p.range("elongation", [1.0, 1.3], 1.0),
@@ -234,6 +247,8 @@ def read_shape_params(
         mitotic=p.number("mitotic", 0.0, 0.0, 1.0),
         mitotic_elongation=p.range("mitotic_elongation", [1.8, 2.4], 1.0),
         spacing=(z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0),
+        radius_samples=radius_samples,
+        elongation_samples=elongation_samples,
     )
 
 
@@ -242,15 +257,17 @@ def make_shapes(
 ) -> list[Shape]:
     """One random shape per centre of ``centres`` (n, ndim) pixels.
 
-    ``radii`` (n,) physical overrides the random mean radii drawn from ``sp.radius``.
+    ``radii`` (n,) physical overrides the random mean radii drawn from ``sp.radius`` (or
+    ``sp.radius_samples``).
     """
     n = len(centres)
     if radii is None:
-        radii = rng.uniform(*sp.radius, size=n)
+        radii = (rng.choice(sp.radius_samples, size=n) if sp.radius_samples is not None
+                 else rng.uniform(*sp.radius, size=n))
     mitotic = rng.uniform(size=n) < sp.mitotic
-    elong = np.where(
-        mitotic, rng.uniform(*sp.mitotic_elongation, size=n), rng.uniform(*sp.elongation, size=n)
-    )
+    interphase = (rng.choice(sp.elongation_samples, size=n) if sp.elongation_samples is not None
+                  else rng.uniform(*sp.elongation, size=n))
+    elong = np.where(mitotic, rng.uniform(*sp.mitotic_elongation, size=n), interphase)
     return [
         random_shape(rng, centres[k], radii[k], elong[k], sp.irregularity, sp.order)
         for k in range(n)

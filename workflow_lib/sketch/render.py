@@ -8,7 +8,8 @@ Exactly what a sketch is (see docs/simulation.md, "Sketch"), per spatial label a
 2. Profile ``q``: mode ``centre``: ``1 - falloff * (1 - r) ** gamma`` (bright centre, dimmer
    rim); ``boundary``: ``1 - falloff * r ** gamma`` (bright rim, like a membrane stain); ``flat``:
    1. ``falloff``/``gamma`` null pick the mode's defaults (centre 0.6/1.5, boundary 0.85/0.4).
-3. Per instance brightness ``b`` uniform in ``brightness``; value ``v = b * q`` in [0, 1].
+3. Per instance brightness ``b`` uniform in ``brightness`` (or drawn from
+   ``brightness_samples``, e.g. measured by the calibration); value ``v = b * q`` in [0, 1].
 4. Optional dark nucleoli: per instance a uniform number in ``nucleoli.count`` of discs with
    radius uniform in ``nucleoli.radius``, centred on a random pixel with ``r >= 0.35``, cut to
    the instance; ``v`` is multiplied there by ``nucleoli.intensity``.
@@ -54,6 +55,8 @@ class SketchParams:
     nucleoli_radius: tuple[float, float] = (3.0, 6.0)
     nucleoli_intensity: float = 0.4
     blur: float | tuple[float, ...] = 1.0
+    # An empirical distribution (e.g. measured on real images) replacing ``brightness``.
+    brightness_samples: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -169,7 +172,9 @@ def make_sketch(
     top = int(series.max())
     modes = _modes(p, kind, channels)
     # One brightness per id and channel, shared by all frames so tracks keep their look.
-    bright = rng.uniform(*p.brightness, size=(channels, top + 1)).astype(np.float32)
+    size = (channels, top + 1)
+    bright = (rng.choice(p.brightness_samples, size=size) if p.brightness_samples is not None
+              else rng.uniform(*p.brightness, size=size)).astype(np.float32)
     out = []
     for frame in series:
         if kind.layered:

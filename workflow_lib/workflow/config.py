@@ -73,6 +73,8 @@ def sketch_settings(raw: Mapping[str, Any], ndim: int, prefix: str) -> SketchPar
             nucleoli_radius=tuple(nucleoli["radius"]),
             nucleoli_intensity=float(nucleoli["intensity"]),
             blur=tuple(blur) if isinstance(blur, list) else float(blur),
+            brightness_samples=(tuple(raw["brightness_samples"])
+                                if raw.get("brightness_samples") else None),
         )
 
 
@@ -85,12 +87,23 @@ def simulation_params(
         return kind, read_params(kind.name, raw, ndim)
 
 
+def mask_glob(dataset: str, sim: str, raw: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(glob of user label images, its config key) of a simulation made from masks, else None."""
+    kind, settings = simulation_params(dataset, sim, raw["kind"], raw["params"], len(raw["shape"]))
+    if not kind.needs_mask:
+        return None
+    return settings.masks, sim_key(dataset, sim, "params", "masks")
+
+
 def evaluation_settings(raw: Mapping[str, Any]) -> EvaluationSettings:
     """Typed evaluation settings from a data set's schema-filled ``evaluation:`` mapping."""
-    fidelity, realism = raw["fidelity"], raw["realism"]
+    fidelity, realism, complete = raw["fidelity"], raw["realism"], raw["completeness"]
     return EvaluationSettings(
         sigma=fidelity["sigma"],
         min_distance=fidelity["min_distance"],
+        completeness_sigma=complete["sigma"],
+        completeness_k=complete["k"],
+        completeness_min_size=complete["min_size"],
         patch=realism["patch"],
         subsets=realism["subsets"],
         width=realism["width"],

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_lib.dataset import index_files, read_image
+from workflow_lib.dataset import RealImage, index_files, read_image
 from workflow_lib.errors import ConfigError, InputError
-from workflow_lib.evaluate.protocol import RealImage
 from workflow_lib.io import read_tiff
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".h5", ".hdf5")
@@ -39,6 +38,11 @@ def dataset_images(pattern: str, key: str, known_files: Iterable[str] = ()) -> d
     images: dict[str, str] = {}
     for path in sorted(paths):
         p = Path(path)
+        if set("{}") & set(p.name):
+            raise ConfigError(
+                key, f"'{path}': file names with {{ or }} cannot be used (Snakemake reads them as "
+                "wildcards); rename the file"
+            )
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             raise ConfigError(key, f"'{path}' is not a supported image ({', '.join(IMAGE_SUFFIXES)})")
         if p.stem in images:

@@ -18,6 +18,8 @@ Config = Mapping[str, Any]
 DATASET = "results/{dataset}"
 H5 = DATASET + "/h5/{image}.h5"
 INDEX = DATASET + "/index/{split}.csv"
+#: Never written: the output of the job that fails when a data set's images cannot be used.
+UNUSABLE_IMAGES = DATASET + "/h5/unusable-images.txt"
 MODEL = DATASET + "/model/model.pt"
 LOSS_PNG = DATASET + "/model/loss.png"
 SAMPLES_PNG = DATASET + "/model/samples.png"
@@ -74,8 +76,16 @@ def sample_files(template: str, dataset: str, sim: str, count: int) -> list[str]
     return [fill(template, dataset=dataset, sim=sim, i=i) for i in range(count)]
 
 
-def prepare_targets(config: Config) -> list[str]:
-    return [path for ds in _datasets(config) for path in index_files(ds)]
+def prepare_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every converted image (``image_names``: data set -> its input image names) and index.
+
+    The converted images are targets too, so ``snakemake prepare`` rebuilds a deleted one even
+    when the index that lists it is up to date.
+    """
+    return [
+        path for ds in _datasets(config)
+        for path in h5_files(ds, image_names.get(ds, ())) + index_files(ds)
+    ]
 
 
 def train_targets(config: Config) -> list[str]:
@@ -115,10 +125,10 @@ def evaluate_targets(config: Config) -> list[str]:
     return [fill(METRICS, dataset=ds, sim=sim) for ds, sim, _ in _simulations(config)]
 
 
-def all_targets(config: Config) -> list[str]:
+def all_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> list[str]:
     """Everything ``snakemake`` builds by default: every stage's targets."""
     return (
-        prepare_targets(config)
+        prepare_targets(config, image_names)
         + train_targets(config)
         + simulate_targets(config)
         + sketch_targets(config)

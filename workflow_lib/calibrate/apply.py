@@ -1,0 +1,138 @@
+"""From a calibration (:func:`.measure.measure_nuclei`) to simulation and sketch parameters.
+
+A simulation with ``calibrate: true`` takes every parameter its user did not set from the
+measurements of the real training images; keys the user set always win. What is derived:
+
+- ``cells``: the per-image density's interquartile range, scaled to the simulated shape;
+- ``radius_samples``, ``elongation_samples``: the measured distributions, drawn from per
+  nucleus (not uniform ranges around a mean);
+- ``irregularity`` (2D): the warp strength whose simulated nuclei have the measured median
+  solidity (found by simulating, see :func:`irregularity_for_solidity`);
+- ``min_distance``: 0.8 x the 10th percentile of the centre-to-nearest-centre distance;
+- ``z_scale`` (3D): the median Y/X over Z spread of the nuclei.
+
+Sketches: ``brightness_samples`` (per-nucleus brightness relative to the brightest), the
+``centre`` profile's ``falloff`` and ``gamma`` fitted to the measured radial profile, and
+``blur`` = the measured edge sigma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from skimage.measure import regionprops
+
+from workflow_lib.errors import ParamError
+from workflow_lib.simulate import Kind, read_params, sample_rng, simulate
+
+#: Sketch brightness never drops below this: a nucleus must stay visibly a nucleus.
+_MIN_BRIGHTNESS = 0.05
+_IRREGULARITY_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6)
+
+
+@lru_cache(maxsize=None)
+def _solidity_curve() -> tuple[np.ndarray, np.ndarray]:
+    """Median solidity of simulated 2D nuclei for each irregularity of the grid (seeded)."""
+    medians = []
+    for irregularity in _IRREGULARITY_GRID:
+        params = {"cells": 30, "radius": [10, 12], "elongation": [1.0, 1.0],
+                  "irregularity": irregularity}
+        settings = read_params("nuclei", params, 2)
+        labels = simulate("nuclei", (256, 256), settings, sample_rng(0, 0)).labels[0]
+        medians.append(np.median([p.solidity for p in regionprops(labels.astype(np.int32))]))
+    return np.array(_IRREGULARITY_GRID), np.array(medians)
+
+
+def irregularity_for_solidity(solidity: float) -> float:
+    """The 2D warp strength whose simulated nuclei have median ``solidity``."""
+    grid, medians = _solidity_curve()
+    order = np.argsort(medians)  # solidity falls as irregularity grows
+    return float(np.interp(solidity, medians[order], grid[order]))
+
+
+def _samples(calibration: Mapping[str, Any], name: str) -> list[float]:
+    prop = calibration["properties"].get(name)
+    return list(prop["samples"]) if prop else []
+
+
+def _median(calibration: Mapping[str, Any], name: str) -> float | None:
+    prop = calibration["properties"].get(name)
+    return prop["summary"]["median"] if prop and prop["summary"] else None
+
+
+def simulation_params(
+    calibration: Mapping[str, Any], kind: Kind, shape: Sequence[int], user: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``params`` of a calibrated simulation: measured values under the user's explicit keys."""
+    if not kind.nuclei_like:
+        raise ParamError(
+            "calibrate", f"kind '{kind.name}' cannot be calibrated yet (nuclei-like kinds only)"
+        )
+    if calibration["objects"] == 0:
+        raise ParamError("calibrate", "the calibration found no nucleus in the training images")
+    ndim = len(shape)
+    derived: dict[str, Any] = {}
+    density = calibration["density"]
+    scale = float(np.prod(shape)) / (1e4 if ndim == 2 else 1e6)
+    lo = max(1, int(np.floor(density["p25"] * scale)))
+    derived["cells"] = [lo, max(lo, int(np.ceil(density["p75"] * scale)))]
+    radii = [max(r, 1.0) for r in _samples(calibration, "radius")]
+    if radii:
+        derived["radius_samples"] = radii
+    elongations = [max(e, 1.0) for e in _samples(calibration, "elongation")]
+    if elongations:
+        derived["elongation_samples"] = elongations
+    solidity = _median(calibration, "solidity")
+    if ndim == 2 and solidity is not None:
+        derived["irregularity"] = round(irregularity_for_solidity(solidity), 4)
+    nn = calibration["properties"].get("nn_distance")
+    if nn and nn["summary"]:
+        derived["min_distance"] = round(0.8 * nn["summary"]["p10"], 3)
+    ratio = _median(calibration, "z_extent_ratio")
+    if ndim == 3 and ratio is not None:
+        derived["z_scale"] = round(max(ratio, 0.05), 4)
+    user = dict(user or {})
+    # A user range replaces the measured distribution of the same property.
+    for key, samples in (("radius", "radius_samples"), ("elongation", "elongation_samples")):
+        if key in user:
+            derived.pop(samples, None)
+    return {k: v for k, v in derived.items() if k in kind.keys} | user
+
+
+def _profile_fit(profile: Sequence[float]) -> tuple[float, float]:
+    """(falloff, gamma) of ``1 - falloff * (1 - r) ** gamma`` closest to a rim->centre profile."""
+    p = np.asarray(profile, float)
+    p = p / max(p.max(), 1e-6)
+    r = (np.arange(len(p)) + 0.5) / len(p)
+    best, best_err = (0.6, 1.5), np.inf
+    for falloff in np.linspace(0.0, 1.0, 41):
+        for gamma in np.linspace(0.2, 4.0, 39):
+            err = float(np.sum((1 - falloff * (1 - r) ** gamma - p) ** 2))
+            if err < best_err:
+                best, best_err = (float(falloff), float(gamma)), err
+    return round(best[0], 3), round(best[1], 3)
+
+
+def sketch_params(
+    calibration: Mapping[str, Any], sketch: Mapping[str, Any], explicit: Sequence[str]
+) -> dict[str, Any]:
+    """A schema-filled ``sketch`` mapping with the measured values where the user set none."""
+    out = dict(sketch)
+    if "brightness" not in explicit:
+        bright = [min(max(b, _MIN_BRIGHTNESS), 1.0) for b in _samples(calibration, "brightness")]
+        if bright:
+            out["brightness_samples"] = bright
+    profile = calibration.get("radial_profile")
+    if profile and "mode" not in explicit:
+        out["mode"] = "centre"
+        falloff, gamma = _profile_fit(profile)
+        if "falloff" not in explicit:
+            out["falloff"] = falloff
+        if "gamma" not in explicit:
+            out["gamma"] = gamma
+    if calibration.get("edge_sigma_px") is not None and "blur" not in explicit:
+        out["blur"] = round(float(calibration["edge_sigma_px"]), 3)
+    return out

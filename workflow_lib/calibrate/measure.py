@@ -1,0 +1,274 @@
+"""Measuring real images: what the simulations and sketches need to look like the user's data.
+
+Objects are found without annotation (:func:`find_nuclei`) unless masks are given:
+
+1. Gaussian smoothing (``sigma`` pixels). Background level and noise are the median and
+   1.4826 MAD of the pixels below the Otsu threshold; everything 3 noise SDs above the
+   background (holes filled) may belong to a nucleus, so dim nuclei are found too.
+2. Touching nuclei are split by a watershed of the inverted distance transform, seeded by
+   its regional maxima of depth ``h`` pixels (h-maxima), so one seed per convex body.
+3. Each nucleus keeps its pixels at or above half its own maximum (95th percentile) over the
+   background: its outline is its edge in the image, for bright and dim nuclei alike.
+4. Pieces smaller than ``min_size`` pixels (voxels) are dropped.
+
+Per object (spatial ``(Y, X)`` or ``(Z, Y, X)`` arrays; lengths in physical pixels, i.e. Y/X
+pixels, with Z scaled by ``z_scale``):
+
+- ``radius``: equivalent radius (the disc/ball of the same area/volume);
+- ``elongation``: long / short axis of the inertia ellipse(-oid) (>= 1);
+- ``solidity``: area / convex hull area (2D; 1 for convex shapes) — how irregular outlines are;
+- ``brightness``: mean intensity above the background, relative to the 95th percentile of
+  all objects (so in (0, ~1], like a sketch's per-instance brightness);
+- ``nn_distance``: distance between centroids and the nearest other centroid;
+- ``z_extent_ratio`` (3D): mean Y/X spread over Z spread of the object (pixels), whose median
+  is the Z anisotropy a simulation's ``z_scale`` reproduces.
+
+Objects touching the image border take part in the density and neighbour statistics only.
+Per image: ``density`` (objects per 10^4 pixels in 2D, 10^6 voxels in 3D) and ``foreground``
+(fraction). Pooled: background level and noise (median and 1.4826 MAD of the pixels at least
+3 pixels from any object), the radial intensity profile (mean relative intensity per depth
+bin, 0 = rim, 1 = centre) and the edge blur (Gaussian sigma from the 20 %-80 % rise of the
+intensity across object edges: 1.683 sigma for a blurred step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+from skimage.filters import threshold_otsu
+from skimage.measure import regionprops
+from skimage.morphology import h_maxima
+from skimage.segmentation import watershed
+
+from workflow_lib.sketch.targets import depth
+
+_MAD_TO_SD = 1.4826
+_PROFILE_BINS = 10
+_EDGE_REACH = 6.0
+_EDGE_BIN = 0.5
+#: Rise of a Gaussian-blurred step from 20 % to 80 %, in sigmas (2 x 0.8416).
+_RISE_20_80 = 1.683
+#: Distributions are stored as at most this many values (quantiles of the measured ones).
+MAX_SAMPLES = 512
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """``sigma``: smoothing before thresholding; ``h``: depth (pixels) of the distance maxima
+    that seed one nucleus each; ``min_size``: smallest object (pixels/voxels); ``z_scale``:
+    physical Z step in Y/X pixels (3D)."""
+
+    sigma: float = 1.0
+    h: float = 1.5
+    min_size: int = 20
+    z_scale: float = 1.0
+
+
+def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np.ndarray:
+    """Unsupervised instance segmentation of bright nuclei (module doc), int32 labels."""
+    smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), s.sigma)
+    if smooth.max() <= smooth.min():
+        return np.zeros(smooth.shape, np.int32)
+    below = smooth[smooth <= threshold_otsu(smooth)]
+    bg = float(np.median(below))
+    noise = _MAD_TO_SD * float(np.median(np.abs(below - bg)))
+    # A low threshold finds dim nuclei too; each is then cut at its own half maximum, so its
+    # outline is where its edge is in the image, whatever its brightness.
+    low = ndimage.binary_fill_holes(smooth > bg + 3.0 * max(noise, 1e-6))
+    sampling = (s.z_scale, 1.0, 1.0) if smooth.ndim == 3 else None
+    distance = ndimage.distance_transform_edt(low, sampling=sampling)
+    markers, n = ndimage.label(h_maxima(distance, s.h))
+    regions = watershed(-distance, markers, mask=low).astype(np.int32)
+    if n == 0:
+        return regions
+    peak = np.zeros(n + 1)
+    peak[1:] = ndimage.labeled_comprehension(
+        smooth, regions, np.arange(1, n + 1), lambda v: np.percentile(v, 95), float, bg)
+    labels = np.where(smooth >= bg + 0.5 * (peak[regions] - bg), regions, 0)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    small = sizes < s.min_size
+    small[0] = False
+    labels[small[labels]] = 0
+    return relabelled(labels)
+
+
+def relabelled(labels: np.ndarray) -> np.ndarray:
+    """Ids renumbered 1..N in order of appearance, int32."""
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    lut = np.zeros(int(labels.max()) + 1, np.int32)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    return lut[labels]
+
+
+def _background(image: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(median, robust SD, mask) of the pixels at least 3 pixels away from every object."""
+    away = ~ndimage.binary_dilation(labels > 0, iterations=3)
+    values = image[away] if away.any() else image.ravel()
+    median = float(np.median(values))
+    return median, _MAD_TO_SD * float(np.median(np.abs(values - median))), away
+
+
+def _shape_stats(labels: np.ndarray, spacing: np.ndarray) -> dict[str, np.ndarray]:
+    """Per object: radius, elongation, solidity (2D), z extent ratio (3D), border flag."""
+    ndim = labels.ndim
+    props = regionprops(labels)
+    n = len(props)
+    out = {k: np.full(n, np.nan) for k in ("radius", "elongation", "solidity", "z_extent_ratio")}
+    out["border"] = np.zeros(n, bool)
+    out["centroid"] = np.zeros((n, ndim))
+    unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
+    for k, p in enumerate(props):
+        coords = p.coords * spacing
+        volume = len(coords) * float(np.prod(spacing))
+        out["radius"][k] = (volume / unit) ** (1.0 / ndim)
+        out["centroid"][k] = coords.mean(0)
+        lo, hi = np.array([b for b in p.bbox[:ndim]]), np.array(p.bbox[ndim:])
+        out["border"][k] = bool(np.any(lo == 0) or np.any(hi == np.array(labels.shape)))
+        if len(coords) > ndim:
+            cov = np.cov(coords.T)
+            eig = np.clip(np.linalg.eigvalsh(cov), 1e-9, None)
+            out["elongation"][k] = float(np.sqrt(eig[-1] / eig[0]))
+            if ndim == 3:
+                spread = p.coords.std(0)
+                out["z_extent_ratio"][k] = float(spread[1:].mean() / max(spread[0], 1e-6))
+        if ndim == 2:
+            out["solidity"][k] = float(p.solidity)
+    return out
+
+
+def _edge_sigma(image: np.ndarray, labels: np.ndarray, bg: float) -> float | None:
+    """Gaussian blur (pixels) from the pooled, per-object normalised intensity across edges."""
+    cell = labels > 0
+    inside = depth(labels) - 0.5
+    outside, nearest = ndimage.distance_transform_edt(~cell, return_indices=True)
+    owner = labels[tuple(nearest)]
+    signed = np.where(cell, inside, -(outside - 0.5))
+    interior = ndimage.mean(image, labels, np.arange(1, labels.max() + 1))
+    level = np.concatenate([[np.nan], np.asarray(interior, float)])[owner] - bg
+    near = (np.abs(signed) <= _EDGE_REACH) & (level > 0)
+    if near.sum() < 10:
+        return None
+    rel = (image[near] - bg) / level[near]
+    bins = np.round((signed[near] + _EDGE_REACH) / _EDGE_BIN).astype(int)
+    centres = np.arange(bins.max() + 1) * _EDGE_BIN - _EDGE_REACH
+    count = np.bincount(bins)
+    prof = np.bincount(bins, rel) / np.maximum(count, 1)
+    ok = count > 0
+    centres, prof = centres[ok], prof[ok]
+    crossings = []
+    for target in (0.2, 0.8):
+        above = np.nonzero(prof >= target)[0]
+        if not len(above) or above[0] == 0:
+            return None
+        j = above[0]
+        x0, x1, y0, y1 = centres[j - 1], centres[j], prof[j - 1], prof[j]
+        crossings.append(x0 + (target - y0) * (x1 - x0) / (y1 - y0) if y1 != y0 else x1)
+    return float(max(crossings[1] - crossings[0], 0.0) / _RISE_20_80)
+
+
+def _radial_profile(image: np.ndarray, labels: np.ndarray, bg: float) -> np.ndarray:
+    """Mean of (intensity - bg) / (object's peak - bg) per relative-depth bin (rim -> centre)."""
+    top = int(labels.max())
+    d = depth(labels)
+    peak = np.zeros(top + 1)
+    peak[1:] = ndimage.maximum(d, labels, np.arange(1, top + 1))
+    rel_depth = np.where(labels > 0, d / np.maximum(peak[labels], 1.0), 0.0)
+    smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), 1.0)
+    brightest = np.zeros(top + 1)
+    brightest[1:] = ndimage.maximum(smooth, labels, np.arange(1, top + 1))
+    scale = np.maximum(brightest - bg, 1e-6)[labels]
+    cell = labels > 0
+    bins = np.minimum((rel_depth[cell] * _PROFILE_BINS).astype(int), _PROFILE_BINS - 1)
+    values = ((image - bg) / scale)[cell]
+    return np.bincount(bins, values, _PROFILE_BINS) / np.maximum(np.bincount(bins, minlength=_PROFILE_BINS), 1)
+
+
+def _samples(values: np.ndarray) -> list[float]:
+    """A distribution as at most MAX_SAMPLES values (its quantiles when there are more)."""
+    values = np.sort(np.asarray(values, float)[np.isfinite(values)])
+    if len(values) > MAX_SAMPLES:
+        values = np.quantile(values, (np.arange(MAX_SAMPLES) + 0.5) / MAX_SAMPLES)
+    return [round(float(v), 4) for v in values]
+
+
+def _summary(values: np.ndarray) -> dict[str, float] | None:
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    q = np.percentile(values, [10, 25, 50, 75, 90])
+    return {"mean": float(values.mean()), "p10": float(q[0]), "p25": float(q[1]),
+            "median": float(q[2]), "p75": float(q[3]), "p90": float(q[4]), "n": int(len(values))}
+
+
+def measure_nuclei(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray | None],
+    s: MeasureSettings = MeasureSettings(),
+) -> dict:
+    """Statistics of nuclei in real ``images`` (module doc); ``masks[k]`` replaces the
+    unsupervised segmentation of image k where given. Returns a JSON-ready dict with a summary
+    and the distribution (``samples``) of every per-object property."""
+    if not images:
+        raise ValueError("no images to calibrate on")
+    ndim = images[0].ndim
+    spacing = np.array((s.z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
+    per_object: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")}
+    density, foreground, bgs, noises, blurs, profiles, weights = [], [], [], [], [], [], []
+    sources = []
+    for image, mask in zip(images, masks):
+        image = np.asarray(image, np.float32)
+        labels = relabelled(np.asarray(mask)) if mask is not None else find_nuclei(image, s)
+        sources.append("mask" if mask is not None else "unsupervised")
+        per_area = 1e4 if ndim == 2 else 1e6
+        density.append(labels.max() / image.size * per_area)
+        foreground.append(float(np.mean(labels > 0)))
+        bg, noise, _ = _background(image, labels)
+        bgs.append(bg)
+        noises.append(noise)
+        if labels.max() == 0:
+            continue
+        stats = _shape_stats(labels, spacing)
+        whole = ~stats["border"]
+        for key in ("radius", "elongation", "solidity", "z_extent_ratio"):
+            per_object[key].append(stats[key][whole])
+        means = np.asarray(ndimage.mean(image, labels, np.arange(1, labels.max() + 1)), float)
+        per_object["brightness"].append(means[whole] - bg)
+        if len(stats["centroid"]) > 1:
+            dist, _ = cKDTree(stats["centroid"]).query(stats["centroid"], k=2)
+            per_object["nn_distance"].append(dist[:, 1])
+        sigma = _edge_sigma(image, labels, bg)
+        if sigma is not None:
+            blurs.append(sigma)
+        profiles.append(_radial_profile(image, labels, bg))
+        weights.append(int(labels.max()))
+    pooled = {k: np.concatenate(v) if v else np.zeros(0) for k, v in per_object.items()}
+    bright = pooled["brightness"]
+    top = np.percentile(bright, 95) if len(bright) else 1.0
+    pooled["brightness"] = np.clip(bright / max(top, 1e-6), 0.0, None)
+    profile = (np.average(profiles, axis=0, weights=weights).tolist() if profiles else None)
+    properties = {
+        key: {"summary": _summary(values), "samples": _samples(values)}
+        for key, values in pooled.items()
+        if not (key == "solidity" and ndim == 3) and not (key == "z_extent_ratio" and ndim == 2)
+    }
+    return {
+        "stain": "nuclei",
+        "ndim": ndim,
+        "images": len(images),
+        "segmentation": sorted(set(sources)),
+        "objects": int(len(pooled["radius"])),
+        "density": {"unit": "objects per 1e4 pixels" if ndim == 2 else "objects per 1e6 voxels",
+                    "per_image": [float(d) for d in density], **(_summary(density) or {})},
+        "foreground": _summary(foreground),
+        "background": {"level": float(np.median(bgs)), "noise": float(np.median(noises))},
+        "edge_sigma_px": float(np.median(blurs)) if blurs else None,
+        "radial_profile": profile,
+        "properties": properties,
+    }

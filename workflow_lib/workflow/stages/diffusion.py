@@ -1,0 +1,112 @@
+"""Stages of envs/diffusion.yaml: training the model, synthesising an image (GPU rules)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from workflow_lib.dataset import index_files
+from workflow_lib.device import pick_device
+from workflow_lib.diffusion.data import PatchSampler
+from workflow_lib.diffusion.model_io import load_model, save_model, schedule_of
+from workflow_lib.diffusion.plots import plot_loss, plot_samples
+from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
+from workflow_lib.diffusion.train import CHECKPOINT, Trainer
+from workflow_lib.io import axes_for, read_tiff, write_tiff
+from workflow_lib.workflow.runner import Job
+
+log = logging.getLogger("cellsynth")
+
+_PREVIEW_TILES = 8
+# The training preview grid uses fixed SDEdit settings (the method's t_start = 400 of 1000)
+# rather than the data set's synthesis config, so tuning synthesis never reruns (and resets)
+# training.
+_PREVIEW_T_FRACTION = 0.4
+_PREVIEW = {"sampler": "dpmpp", "steps": 20, "blur": 1.0, "clip": True}
+
+
+
+def _progress(desc: str, every: float):
+    return lambda it: tqdm(it, desc=desc, file=sys.stderr, mininterval=every)
+
+
+def _device(job: Job) -> torch.device:
+    torch.set_num_threads(job.threads)
+    return pick_device(job.params.device, job.params.require_gpu)
+
+
+def train_model(job: Job) -> None:
+    """Train on the train split, validate on the val split, write model.pt and the figures.
+
+    An empty val split is allowed (no validation loss; the sample grid then uses train patches).
+    """
+    device = _device(job)
+    model_cfg, ndim, channels = job.params.model, job.params.ndim, len(job.params.channels)
+    train_files = list(index_files(job.input.train).values())
+    val_files = list(index_files(job.input.val).values())
+    meta = {
+        "model": dict(model_cfg),
+        "ndim": ndim,
+        "channels": channels,
+        "train_files": sorted(p.name for p in train_files),
+    }
+    patch, augment = model_cfg["patch_size"], model_cfg["train"]["augment"]
+    trainer = Trainer(model_cfg, ndim, channels, meta, device)
+    log.info(
+        "training a %dD U-Net (%d parameters) on %d train / %d val images, config hash %s",
+        ndim, sum(p.numel() for p in trainer.net.parameters()), len(train_files),
+        len(val_files), trainer.hash,
+    )
+    seed = model_cfg["train"]["seed"]
+    with PatchSampler(train_files, patch, channels, augment) as train:
+        val = PatchSampler(val_files, patch, channels, augment=False) if val_files else None
+        try:
+            trainer.run(train, val, Path(job.params.checkpoint_dir) / CHECKPOINT,
+                        _progress("train", 10))
+            guides = (val or train).batch(np.random.default_rng(seed), _PREVIEW_TILES)
+        finally:
+            if val is not None:
+                val.close()
+    save_model(job.output.model, trainer.ema, {**meta, "steps": trainer.step, "hash": trainer.hash})
+    plot_loss(trainer.history, job.output.loss)
+    params = {
+        **_PREVIEW,
+        "t_start": round(_PREVIEW_T_FRACTION * model_cfg["timesteps"]),
+        "tile": list(patch),
+        "overlap": 0,
+        "batch": _PREVIEW_TILES,
+    }
+    outputs = synthesize(guides, trainer.ema.eval(), trainer.schedule, params, device, (seed,))
+    plot_samples(
+        (guides + 1) / 2, outputs, job.output.samples,
+        f"SDEdit from t={params['t_start']}, {params['sampler']} ({params['steps']} steps), "
+        f"step {trainer.step}",
+    )
+
+
+def synthesize_image(job: Job) -> None:
+    """One sketch TIFF in [-1, 1] -> one synthetic image TIFF in [0, 1], same layout and axes.
+
+    Time series (T, C, ...) are T independent frames. Seeded by (synthesis seed, sample index).
+    """
+    device = _device(job)
+    params = job.params.synthesis
+    sketch_path = job.input.sketch
+    net, meta = load_model(job.input.model, device)
+    ndim = meta["ndim"]
+    array, axes = read_tiff(sketch_path)
+    sketch, has_time = to_layout(array.astype(np.float32), axes, ndim, str(sketch_path))
+    if sketch.min() < -1 or sketch.max() > 1:
+        log.warning("%s: values outside [-1, 1] are clipped", sketch_path)
+        sketch = sketch.clip(-1, 1)
+    batch = channel_batch(sketch, net.config["channels"], str(sketch_path))
+    out = synthesize(
+        batch, net, schedule_of(meta), params, device, (params["seed"], int(job.wildcards.i)),
+        _progress("denoise", 5),
+    ).reshape(sketch.shape)
+    write_tiff(job.output[0], out if has_time else out[0], axes_for(ndim, time=has_time))

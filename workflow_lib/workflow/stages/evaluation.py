@@ -1,0 +1,66 @@
+"""Stages of envs/evaluate.yaml: the real-data reference and the evaluation of a simulation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from workflow_lib.dataset import SPLITS
+from workflow_lib.evaluate import figures, protocol
+from workflow_lib.io import atomic_write_text, axes_for, read_tiff
+from workflow_lib.simulate import get_kind
+from workflow_lib.workflow import config
+from workflow_lib.workflow.inputs import real_images
+from workflow_lib.workflow.runner import Job
+
+
+def _real_split(job: Job, split: str):
+    """Real images of one split, channel ``evaluation.real_channel``, with their masks."""
+    return real_images(
+        dict(zip(SPLITS, job.input.index))[split],
+        {Path(p).stem: p for p in job.input.masks},
+        job.params.evaluation["real_channel"],
+        config.key(job.wildcards.dataset, "evaluation", "real_channel"),
+    )
+
+
+def evaluate_reference(job: Job) -> None:
+    """Real-data downstream baseline (train -> test) and real train-vs-test realism."""
+    torch.set_num_threads(job.threads)
+    evaluation = job.params.evaluation
+    result, losses = protocol.evaluate_reference(
+        _real_split(job, "train"), _real_split(job, "test"),
+        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation),
+    )
+    result["downstream_real_losses"] = losses
+    atomic_write_text(job.output[0], json.dumps(result, indent=2) + "\n")
+
+
+def evaluate_simulation(job: Job) -> None:
+    """One simulation -> metrics.json (fidelity, realism, downstream) and report figures."""
+    torch.set_num_threads(job.threads)
+    evaluation = job.params.evaluation
+    kind = get_kind(job.params.kind)
+    axes = axes_for(job.params.ndim, time=kind.time)
+    samples = [
+        protocol.Sample(*(read_tiff(path, axes=axes)[0] for path in paths))
+        for paths in zip(job.input.labels, job.input.sketches, job.input.images)
+    ]
+    reference = json.loads(Path(job.input.reference).read_text(encoding="utf-8"))
+    metrics, data = protocol.evaluate_simulation(
+        kind, samples, _real_split(job, "test"), reference,
+        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation),
+    )
+    metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim, **metrics}
+    out = job.output
+    figures.save(figures.summary(metrics), out.summary)
+    figures.save(
+        figures.sample_grid(data["real"], data["sketch_units"], data["units"], data["preds"]),
+        out.grid,
+    )
+    figures.save(figures.distributions(data["histograms"], data["spectra"]), out.distributions)
+    losses = {**data["losses"], "real": reference.get("downstream_real_losses")}
+    figures.save(figures.loss_curves(losses), out.segmenter_loss)
+    atomic_write_text(out.metrics, json.dumps(metrics, indent=2) + "\n")

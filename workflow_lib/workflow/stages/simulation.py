@@ -1,0 +1,100 @@
+"""Stages of envs/simulate.yaml: simulated labels, their CTC tracks, sketches."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workflow_lib.errors import InputError
+from workflow_lib.io import atomic_write_text, axes_for, read_tiff, write_h5, write_tiff
+from workflow_lib.simulate import Kind, get_kind, sample_rng, simulate, track_text
+from workflow_lib.sketch import annotations, make_sketch
+from workflow_lib.sketch.preview import write_preview
+from workflow_lib.workflow import config
+from workflow_lib.workflow.inputs import read_mask
+from workflow_lib.workflow.runner import Job
+
+log = logging.getLogger("cellsynth")
+
+
+def _write_sample_meta(path: str, meta: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(meta, indent=1) + "\n")
+
+
+def _read_sample_meta(path: str) -> dict[str, Any]:
+    """The metadata :func:`simulate_sample` wrote beside a label image."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable sample metadata file ({exc})") from exc
+
+
+def simulate_sample(job: Job) -> None:
+    """One simulated label image (+ metadata JSON: kind, seed, instances, tracks, ...)."""
+    p, wc = job.params, job.wildcards
+    i = int(wc.i)
+    shape = list(p.shape)
+    kind, settings = config.simulation_params(wc.dataset, wc.sim, p.kind, p.params, len(shape))
+    mask_path = job.input.mask if kind.needs_mask else None
+    mask = read_mask(mask_path, len(shape)) if mask_path else None
+    with config.keyed(config.sim_key(wc.dataset, wc.sim, "params")):
+        sim = simulate(kind.name, shape, settings, sample_rng(p.seed, i), mask=mask)
+    if sim.count == 0:
+        log.warning("%s sample %d has no instance (an empty label image)",
+                    config.sim_key(wc.dataset, wc.sim), i)
+    layout = axes_for(len(shape), time=kind.time)
+    write_tiff(job.output.labels, sim.labels, layout)
+    _write_sample_meta(job.output.meta, {
+        "kind": kind.name,
+        "sample": i,
+        "seed": p.seed,
+        "shape": shape,
+        "layout": layout,
+        "array_shape": list(sim.labels.shape),
+        "instances": sim.count,
+        "params": p.params,
+        "source_mask": str(mask_path) if mask_path else None,
+        "tracks": sim.tracks.tolist() if sim.tracks is not None else None,
+    })
+    log.info("%s sample %d: %d instances, labels %s", kind.name, i, sim.count, sim.labels.shape)
+
+
+def export_tracks(job: Job) -> None:
+    """Cell Tracking Challenge ``res_track.txt`` of a time series sample, from its metadata."""
+    meta = _read_sample_meta(job.input[0])
+    tracks = np.asarray(meta["tracks"] or [], dtype=np.int64).reshape(-1, 4)
+    atomic_write_text(job.output[0], track_text(tracks))
+
+
+def _read_labels(path: str, kind: Kind, spatial: int) -> np.ndarray:
+    labels, _ = read_tiff(path, axes=axes_for(spatial, time=kind.time))
+    return labels
+
+
+def sketch_sample(job: Job) -> None:
+    """Labels -> sketch TIFF in [-1, 1], annotation HDF5 and PNG preview."""
+    wc = job.wildcards
+    i = int(wc.i)
+    meta = _read_sample_meta(job.input.meta)
+    kind = get_kind(meta["kind"])
+    spatial = len(meta["shape"])
+    labels = _read_labels(job.input.labels, kind, spatial)
+    prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
+    params = config.sketch_settings(job.params.sketch, spatial, prefix)
+    with config.keyed(prefix):
+        sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
+    layout = axes_for(spatial, time=kind.time)
+    write_tiff(job.output.sketch, sketch, layout)
+    write_h5(
+        job.output.h5,
+        annotations(labels, sketch, time=kind.time),
+        {"kind": kind.name, "layout": layout, "sample": i},
+    )
+    title = f"{wc.sim} #{i}: {kind.name}, {meta['instances']} ids"
+    write_preview(job.output.preview, labels, sketch, title, time=kind.time)
+    log.info("sketch %s sample %d: %s in [%.3f, %.3f]",
+             config.sim_key(wc.dataset, wc.sim), i, sketch.shape, sketch.min(), sketch.max())
