@@ -1,5 +1,5 @@
 # cellsynth: synthetic, fully-annotated microscopy data sets with denoising diffusion models.
-# Stages: demo_data -> convert -> index -> train -> simulate -> sketch -> synthesize -> evaluate
+# Stages: demo_data -> convert -> index -> calibrate, train -> simulate -> sketch -> synthesize -> evaluate
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,6 +11,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/prepare.smk"
+include: "rules/calibrate.smk"
 include: "rules/train.smk"
 include: "rules/simulate.smk"
 include: "rules/sketch.smk"

@@ -4,6 +4,7 @@ import sys
 
 from snakemake.utils import validate
 
+from workflow_lib.dataset import split_names
 from workflow_lib.errors import ConfigError
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import inputs, layout
@@ -17,6 +18,7 @@ if not workflow.overwrite_configfiles:
     )
 
 
+SKETCH_EXPLICIT = cfg.explicit_sketch_keys(config)
 validate(config, "../config/config.schema.yaml")
 cfg.check(config)
 config["datasets"] = cfg.sorted_keys(config["datasets"])
@@ -96,12 +98,47 @@ def real_mask_files(wildcards):
     )
 
 
+def calibration_mask_files(wildcards):
+    """The user's masks of training images for the calibration ([] when none are configured)."""
+    if not images_of(wildcards.dataset):
+        return []
+    return sorted(
+        inputs.real_masks(
+            dataset_config(wildcards)["calibration"]["masks"],
+            images_of(wildcards.dataset),
+            cfg.key(wildcards.dataset, "calibration", "masks"),
+            known_files=DEMO_FILES,
+        ).values()
+    )
+
+
+def calibration_of(wildcards):
+    """Rule input: the data set's calibration, for simulations with calibrate: true."""
+    if not sim_config(wildcards)["calibrate"]:
+        return {}
+    return {"calibration": layout.fill(layout.CALIBRATION, dataset=wildcards.dataset)}
+
+
+def guard_inputs(wildcards):
+    """Rule input: the calibration (real background and blur) when the annotation guard is on."""
+    if not dataset_config(wildcards)["synthesis"]["guard"]["enabled"]:
+        return {}
+    return {"calibration": layout.fill(layout.CALIBRATION, dataset=wildcards.dataset)}
+
+
 def simulation_mask(wildcards):
-    """Kind `masks` reads mask file i mod n of the sorted glob params.masks; others read none."""
+    """Kind `masks` reads mask file i mod n of the sorted glob params.masks; others read none.
+
+    A mask of a test-split image is refused: the evaluation tests on that image.
+    """
     source = cfg.mask_glob(wildcards.dataset, wildcards.sim, sim_config(wildcards))
     if source is None:
         return {}
     files = inputs.mask_files(*source, known_files=DEMO_FILES)
+    names, split = sorted(images_of(wildcards.dataset)), dataset_config(wildcards)["split"]
+    if names:
+        test = split_names(names, split["val"], split["test"], split["seed"])["test"]
+        cfg.check_no_test_masks(wildcards.dataset, wildcards.sim, files, test)
     return {"mask": files[int(wildcards.i) % len(files)]}
 
 

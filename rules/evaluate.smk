@@ -34,6 +34,7 @@ rule evaluate_simulation:
         h5=h5_files,
         masks=real_mask_files,
         reference=layout.REFERENCE,
+        calibration=layout.CALIBRATION,
     output:
         metrics=report(
             layout.METRICS,
@@ -56,6 +57,7 @@ rule evaluate_simulation:
         kind=lambda wc: sim_config(wc)["kind"],
         ndim=lambda wc: dataset_config(wc)["ndim"],
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
+        calibration=lambda wc: dataset_config(wc)["calibration"],
     threads: 2
     log:
         "logs/{dataset}/{sim}/evaluate.log",

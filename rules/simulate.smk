@@ -2,6 +2,7 @@ rule simulate_sample:
     """One simulated instance label image: uint16, ids 1..N, (C, [Z,] Y, X) or (T, C, [Z,] Y, X)."""
     input:
         unpack(simulation_mask),
+        unpack(calibration_of),
     output:
         labels=layout.LABELS,
         meta=layout.LABELS_META,
@@ -10,6 +11,7 @@ rule simulate_sample:
         shape=lambda wc: sim_config(wc)["shape"],
         params=lambda wc: sim_config(wc)["params"],
         seed=lambda wc: sim_config(wc)["seed"],
+        calibrate=lambda wc: sim_config(wc)["calibrate"],
     log:
         "logs/{dataset}/{sim}/simulate/{i}.log",
     benchmark:

@@ -1,6 +1,7 @@
 rule sketch_sample:
     """Labels -> sketch in [-1, 1], HDF5 (sketch, instance, boundary, distance), PNG preview."""
     input:
+        unpack(calibration_of),
         labels=layout.LABELS,
         meta=layout.LABELS_META,
     output:
@@ -15,6 +16,8 @@ rule sketch_sample:
     params:
         sketch=lambda wc: sim_config(wc)["sketch"],
         seed=lambda wc: sim_config(wc)["seed"],
+        calibrate=lambda wc: sim_config(wc)["calibrate"],
+        sketch_explicit=lambda wc: SKETCH_EXPLICIT[wc.dataset][wc.sim],
     log:
         "logs/{dataset}/{sim}/sketch/{i}.log",
     benchmark:

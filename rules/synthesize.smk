@@ -1,6 +1,7 @@
 rule synthesize_image:
     """One sketch -> one synthetic image (SDEdit, tiles blended at every step)."""
     input:
+        unpack(guard_inputs),
         model=layout.MODEL,
         sketch=layout.SKETCH,
         # the labels the sketch was made from: new labels rerun synthesis (and their sketch,
@@ -10,6 +11,7 @@ rule synthesize_image:
         layout.IMAGE,
     params:
         synthesis=lambda wc: dataset_config(wc)["synthesis"],
+        kind=lambda wc: sim_config(wc)["kind"],
         device=config["device"],
         require_gpu=config["require_gpu"],
     threads: 2

@@ -1,52 +1,13 @@
-"""Shared fixtures: run the workflow with Snakemake in a temporary directory."""
+"""Shared fixtures. Shared code (the Snakemake runner, toy data, configs) is in tests/helpers."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "Snakefile"
-
-
-def run_snakemake(
-    workdir: Path,
-    config: dict | None,
-    *args: str,
-    check: bool = True,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess:
-    """Run ``snakemake`` on the repo's Snakefile in ``workdir`` with ``config`` as --configfile.
-
-    Returns the completed process (stdout and stderr merged into ``stdout``).
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    # Options that take several values (--configfile, --forcerun) end at the next option,
-    # so the caller's targets and options come first and --configfile last.
-    cmd = [sys.executable, "-m", "snakemake", *args, "-s", str(SNAKEFILE),
-           "--directory", str(workdir), "--cores", "2", "--nolock"]
-    if config is not None:
-        config_path = workdir / "config.yaml"
-        config_path.write_text(yaml.safe_dump(config))
-        cmd += ["--configfile", str(config_path)]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    proc.stdout = proc.stdout + proc.stderr
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-6000:]}")
-    return proc
-
-
-@pytest.fixture
-def snakemake_run():
-    """The :func:`run_snakemake` function, as a fixture."""
-    return run_snakemake
+from helpers import build_pipeline, copy_workdir
 
 
 @pytest.fixture
@@ -58,3 +19,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def built_pipeline(tmp_path_factory) -> tuple[Path, dict]:
+    """Workdir with :func:`helpers.two_dataset_config` built through every stage (a: every
+    stage, b: a model only), and its config. Built once per session: do not change either; work
+    on :func:`pipeline_copy`."""
+    root = tmp_path_factory.mktemp("built")
+    return root, build_pipeline(root)
+
+
+@pytest.fixture
+def pipeline_copy(built_pipeline, tmp_path) -> tuple[Path, dict]:
+    """A private copy of the built workdir (mtimes and Snakemake's metadata kept) and of its
+    config, both free to change."""
+    root, config = built_pipeline
+    return copy_workdir(root, tmp_path / "w"), copy.deepcopy(config)

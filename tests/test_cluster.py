@@ -7,9 +7,9 @@ ask the executor to poll `squeue`; the profile itself keeps the plugin's default
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,16 +20,13 @@ import tifffile
 import torch
 import yaml
 
-from cluster.tiny_pipeline import (
+from helpers import (
     GPU_RULES,
     REPO,
     SLURM_PROFILE,
-    SNAKEFILE,
     TARGETS,
-    built_pipeline,
-    copy_workdir,
-    snakemake,
-    write_config,
+    run_snakemake,
+    snakemake_command,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -43,9 +40,12 @@ SLURM_TEST_ARGS = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def slurm() -> None:
-    """A running local SLURM; skips (with slurm_up.sh's reason) where this machine cannot run one."""
+    """A running local SLURM; skips (with slurm_up.sh's reason) where this machine cannot run one.
+
+    Session-scoped, and first in the tests' arguments, so it runs (and skips) before the
+    session's built_pipeline is built."""
     try:
         proc = subprocess.run(["bash", str(SLURM_UP)], capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
@@ -136,14 +136,14 @@ def assert_same_outputs(ref: Path, got: Path, dataset: str) -> None:
     assert compared >= 5, f"only {compared} outputs compared"
 
 
-def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, tmp_path_factory):
-    ref_root, ref_config = built_pipeline(tmp_path_factory)
-    config = {"datasets": {"a": ref_config["datasets"]["a"]}}
+def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, built_pipeline):
+    ref_root, ref_config = built_pipeline
+    config = {"datasets": {"a": copy.deepcopy(ref_config["datasets"]["a"])}}
     (tmp_path / "raw").mkdir()
     subprocess.run(["cp", "-r", str(ref_root / "raw" / "a"), str(tmp_path / "raw")], check=True)
 
-    proc = snakemake(tmp_path, "--profile", str(SLURM_PROFILE), *SLURM_TEST_ARGS, "--jobs", "4",
-                     *TARGETS, config=config, cores=None, timeout=1200)
+    proc = run_snakemake(tmp_path, config, *TARGETS, *SLURM_TEST_ARGS, "--jobs", "4",
+                         profile=SLURM_PROFILE, cores=None, timeout=1200)
     assert "has been submitted with SLURM jobid" in proc.stdout
 
     jobs = slurm_jobs(tmp_path)
@@ -187,31 +187,25 @@ def test_gres_switch_of_the_docs(slurm, tmp_path):
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
     (tmp_path / "Snakefile").write_text(GRES_SNAKEFILE)
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "--directory",
-         str(tmp_path), "--profile", str(tmp_path / "profile"), *SLURM_TEST_ARGS],
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    proc = run_snakemake(tmp_path, None, *SLURM_TEST_ARGS, snakefile=tmp_path / "Snakefile",
+                         profile=tmp_path / "profile", cores=None, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
     (fields,) = [f for f in slurm_jobs(tmp_path) if f["Comment"].startswith("rule_gpu_job")]
     assert fields["JobState"] == "COMPLETED"
     assert "gres:gpu:1" in fields.get("TresPerNode", ""), fields
 
 
-def test_cancelled_training_is_resubmitted_and_resumes(slurm, tmp_path, tmp_path_factory):
+def test_cancelled_training_is_resubmitted_and_resumes(slurm, pipeline_copy):
     """A training job killed by SLURM (scancel, as at a time limit or preemption) is resubmitted
     by the profile's `retries` and continues from its last checkpoint."""
-    ref_root, config = built_pipeline(tmp_path_factory)
-    root = copy_workdir(ref_root, tmp_path / "w")
+    root, config = pipeline_copy
     config["datasets"]["a"]["model"]["train"].update(steps=30, checkpoint_every=2)
     checkpoint = root / "results/a/model/checkpoints/last.pt"
     checkpoint.unlink()  # the build's (another config): any checkpoint now is this run's
-    config_path = write_config(root, config)
+    cmd = snakemake_command(root, config, "results/a/model/model.pt", *SLURM_TEST_ARGS,
+                            profile=SLURM_PROFILE, cores=None, lock=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(root),
-         "--profile", str(SLURM_PROFILE), *SLURM_TEST_ARGS, "results/a/model/model.pt",
-         "--configfile", str(config_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 600

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from helpers import discs
 from workflow_lib.evaluate.completeness import boundary_offsets, completeness, detect_objects
-
-
-def discs(centres, radius, shape=(96, 96)) -> np.ndarray:
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    labels = np.zeros(shape, np.int32)
-    for k, (cy, cx) in enumerate(centres, start=1):
-        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = k
-    return labels
 
 
 def render(labels, seed=0, blur=1.0, noise=0.02) -> np.ndarray:
@@ -23,11 +16,12 @@ def render(labels, seed=0, blur=1.0, noise=0.02) -> np.ndarray:
     return img + np.random.default_rng(seed).normal(0, noise, labels.shape)
 
 
+SHAPE = (96, 96)
 CENTRES = [(20, 20), (20, 70), (70, 30), (70, 75)]
 
 
 def test_faithful_image_scores_clean():
-    labels = discs(CENTRES, 8)
+    labels = discs(CENTRES, 8, SHAPE)
     scores = completeness([render(labels)], [labels])
     assert scores["annotated"] == 4 and scores["detected"] == 4
     assert scores["unannotated_pct"] == 0 and scores["missed_pct"] == 0
@@ -35,32 +29,32 @@ def test_faithful_image_scores_clean():
 
 
 def test_extra_blob_is_unannotated_and_missing_blob_is_missed():
-    labels = discs(CENTRES, 8)
-    image = render(discs(CENTRES + [(45, 48)], 8))  # the image shows a fifth nucleus
+    labels = discs(CENTRES, 8, SHAPE)
+    image = render(discs(CENTRES + [(45, 48)], 8, SHAPE))  # the image shows a fifth nucleus
     scores = completeness([image], [labels])
     assert scores["unannotated"] == 1 and scores["unannotated_pct"] == pytest.approx(25.0)
-    image = render(discs(CENTRES[:3], 8))           # and here one is not shown
+    image = render(discs(CENTRES[:3], 8, SHAPE))           # and here one is not shown
     scores = completeness([image], [labels])
     assert scores["missed"] == 1 and scores["missed_pct"] == pytest.approx(25.0)
 
 
 @pytest.mark.parametrize("grow", [-2, 2, 3])
 def test_boundary_offset_measures_halos_and_shrunk_objects(grow):
-    labels = discs(CENTRES, 9)
-    image = render(discs(CENTRES, 9 + grow), blur=1.2)
+    labels = discs(CENTRES, 9, SHAPE)
+    image = render(discs(CENTRES, 9 + grow, SHAPE), blur=1.2)
     offset = completeness([image], [labels])["boundary_offset_px"]
     assert offset == pytest.approx(grow, abs=0.5)
 
 
 def test_shifted_mask_misses_and_adds():
-    labels = discs(CENTRES, 5)
+    labels = discs(CENTRES, 5, SHAPE)
     shifted = np.roll(labels, 30, axis=1)            # masks moved off their objects
     scores = completeness([render(labels)], [shifted])
     assert scores["missed"] == 4 and scores["unannotated"] == 4
 
 
 def test_detection_ignores_noise_and_tiny_specks():
-    labels = discs(CENTRES, 8)
+    labels = discs(CENTRES, 8, SHAPE)
     image = render(labels, noise=0.05)
     image[5, 90] += 3.0                              # a hot pixel
     assert detect_objects(image, labels).max() == 4

@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage.segmentation import find_boundaries
 
+from helpers import discs
 from workflow_lib.evaluate.matching import IOU_THRESHOLDS, instance_scores
 from workflow_lib.evaluate.realism import (
     RandomTextureFeatures,
@@ -81,16 +82,8 @@ def test_matching_rejects_bad_input():
         instance_scores([squares()], [])
 
 
-def disks(centres, radius, shape=(64, 64)) -> np.ndarray:
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    lab = np.zeros(shape, np.int32)
-    for k, (cy, cx) in enumerate(centres, 1):
-        lab[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = k
-    return lab
-
-
 def test_blob_segmentation_recovers_touching_disks():
-    lab = disks([(20, 20), (20, 35), (45, 40)], 7)  # first two touch
+    lab = discs([(20, 20), (20, 35), (45, 40)], 7)  # first two touch
     image = (lab > 0).astype(np.float32)
     s = instance_scores([lab], [segment_blobs(image, count=3)])
     assert s["f1"] == pytest.approx(1.0) and s["mean_iou"] > 0.8
@@ -118,10 +111,7 @@ def test_cell_segmentation_of_flat_image_is_empty():
 
 
 def test_blob_segmentation_3d():
-    zz, yy, xx = np.mgrid[:24, :32, :32]
-    lab = np.zeros((24, 32, 32), np.int32)
-    lab[(zz - 12) ** 2 + (yy - 10) ** 2 + (xx - 10) ** 2 <= 36] = 1
-    lab[(zz - 12) ** 2 + (yy - 22) ** 2 + (xx - 22) ** 2 <= 36] = 2
+    lab = discs([(12, 10, 10), (12, 22, 22)], 6, (24, 32, 32))
     pred = segment_blobs(lab > 0, count=2)
     assert instance_scores([lab], [pred])["f1"] == pytest.approx(1.0)
 

@@ -9,10 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from helpers import toy_pair
 from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.evaluate import figures, views
 from workflow_lib.evaluate.downstream import train_and_test
-from workflow_lib.evaluate.protocol import RealImage, Sample, evaluate_reference, evaluate_simulation
+from workflow_lib.dataset import RealImage
+from workflow_lib.evaluate.protocol import Sample, evaluate_reference, evaluate_simulation
 from workflow_lib.evaluate.segmenter import class_targets
 from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
 from workflow_lib.io import axes_for, read_tiff, write_h5, write_tiff
@@ -20,24 +22,6 @@ from workflow_lib.simulate import get_kind
 from workflow_lib.workflow.inputs import read_real_mask, real_images, real_masks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-
-def toy(seed: int, size: int = 64, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Non-overlapping bright disks on a dark noisy background: (image in [0, 1], labels)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    labels = np.zeros((size, size), np.uint16)
-    k = 0
-    for _ in range(n):
-        r = int(rng.integers(4, 7))
-        cy, cx = rng.integers(r, size - r, 2)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
-        if not labels[disk].any():
-            k += 1
-            labels[disk] = k
-    image = 0.1 + 0.6 * (labels > 0) + rng.normal(0, 0.05, labels.shape)
-    return np.clip(image, 0, 1).astype(np.float32), labels
 
 
 def test_class_targets_by_hand():
@@ -115,7 +99,7 @@ def test_workflow_axes_are_restored(tmp_path):
 
 
 def test_real_images_read_split_and_masks(tmp_path):
-    image, labels = toy(0, size=16)
+    image, labels = toy_pair(0, size=16)
     write_h5(tmp_path / "h5" / "img1.h5", {"data/image": image[None]})
     (tmp_path / "index").mkdir()
     with open(tmp_path / "index" / "test.csv", "w", newline="") as f:
@@ -129,8 +113,8 @@ def test_real_images_read_split_and_masks(tmp_path):
 
 
 def test_downstream_beats_chance():
-    train = [toy(s) for s in range(3)]
-    test = [toy(s) for s in (10, 11)]
+    train = [toy_pair(s) for s in range(3)]
+    test = [toy_pair(s) for s in (10, 11)]
     settings = SegmenterSettings(steps=40, patch=48, batch_size=4, features=8)
     scores, losses = train_and_test(
         [i for i, _ in train], [lab for _, lab in train],
@@ -161,13 +145,13 @@ FAST = EvaluationSettings(patch=16, subsets=5, segmenter=SegmenterSettings(steps
 
 
 def real_set(seeds, with_masks=True):
-    return [RealImage(f"r{s}", *(lambda i, m: (i, m if with_masks else None))(*toy(s))) for s in seeds]
+    return [RealImage(f"r{s}", *(lambda i, m: (i, m if with_masks else None))(*toy_pair(s))) for s in seeds]
 
 
 def nuclei_samples(n=2):
     out = []
     for s in range(n):
-        image, labels = toy(100 + s)
+        image, labels = toy_pair(100 + s)
         sketch = np.where(labels > 0, 0.5, -1).astype(np.float32)
         out.append(Sample(labels[None], sketch[None], image[None]))
     return out
@@ -200,7 +184,7 @@ def test_protocol_without_real_masks_says_why(tmp_path):
     assert losses == [] and reference["downstream_real"]["f1"] is None
     samples = [
         Sample(np.stack([lab, lab]), np.zeros((1, 64, 64), np.float32), img[None])
-        for img, lab in (toy(5),)
+        for img, lab in (toy_pair(5),)
     ]
     metrics, data = evaluate_simulation(get_kind("overlapping"), samples, test, reference, False, FAST)
     for source in ("synthetic", "sketch", "real"):

@@ -7,42 +7,29 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_snakemake
-from test_eval_protocol import toy
+from helpers import load_config, run_snakemake, toy_pair
 from workflow_lib.io import write_tiff
 
 EVAL_RULES = ["convert_image", "index_dataset", "evaluate_reference", "evaluate_simulation"]
 
 
 def tiny_config(real_masks):
-    return {
-        "datasets": {
-            "toy": {
-                "images": "raw/*.tif",
-                "split": {"val": 0.0, "test": 0.34, "seed": 0},
-                "model": {"patch_size": [32, 32]},
-                "synthesis": {"tile": [32, 32]},
-                "simulations": {"blobs": {"kind": "nuclei", "count": 2, "shape": [64, 64]}},
-                "evaluation": {
-                    "real_masks": real_masks,
-                    "realism": {"patch": 16, "subsets": 5},
-                    "segmenter": {"steps": 3, "patch": 32, "batch_size": 2, "features": 4},
-                },
-            }
-        }
-    }
+    """configs/evaluate.yaml with ``real_masks``."""
+    config = load_config("evaluate")
+    config["datasets"]["toy"]["evaluation"]["real_masks"] = real_masks
+    return config
 
 
 def make_inputs(root):
     """3 real images + masks (2 train, 1 test); stage outputs of one simulation as the other
     stages write them."""
     for k in range(3):
-        image, labels = toy(k)
+        image, labels = toy_pair(k)
         write_tiff(root / "raw" / f"img{k}.tif", (image * 1000).astype(np.uint16), "YX")
         write_tiff(root / "masks" / f"img{k}.tif", labels, "YX")
     sim = root / "results" / "toy" / "blobs"
     for i in range(2):
-        image, labels = toy(20 + i)
+        image, labels = toy_pair(20 + i)
         write_tiff(sim / "labels" / f"{i}.tif", labels[None], "CYX")
         write_tiff(sim / "sketches" / f"{i}.tif", ((labels[None] > 0) * 1.5 - 1.0).astype(np.float32), "CYX")
         write_tiff(sim / "images" / f"{i}.tif", image[None], "CYX")

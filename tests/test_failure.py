@@ -7,34 +7,24 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from cluster.tiny_pipeline import (
-    SNAKEFILE,
+from helpers import (
     TARGETS,
-    built_pipeline,
-    copy_workdir,
-    snakemake,
+    run_snakemake,
+    snakemake_command,
     snapshot,
-    write_config,
-    write_images,
+    write_raw_images,
 )
 
 pytestmark = pytest.mark.e2e
 
 MODEL = "results/a/model/model.pt"
 CHECKPOINT = "results/a/model/checkpoints/last.pt"
-
-
-@pytest.fixture
-def work(tmp_path_factory, tmp_path) -> tuple[Path, dict]:
-    root, config = built_pipeline(tmp_path_factory)
-    return copy_workdir(root, tmp_path / "w"), config
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -44,15 +34,14 @@ def _checkpoint_step(path: Path) -> int:
         return -1
 
 
-def test_killed_training_resumes_from_its_checkpoint(work):
-    root, config = work
+def test_killed_training_resumes_from_its_checkpoint(pipeline_copy):
+    root, config = pipeline_copy
     train = config["datasets"]["a"]["model"]["train"]
     train.update(steps=30, checkpoint_every=2)
     # the build's checkpoint (another config) would be ignored; removed, any checkpoint is ours
     (root / CHECKPOINT).unlink()
-    config_path = write_config(root, config)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(root),
-           "--cores", "2", MODEL, "--configfile", str(config_path)]
+    # With a lock, as users run it: the killed run leaves it behind for --unlock.
+    cmd = snakemake_command(root, config, MODEL, lock=True)
     # Own session, so the kill takes Snakemake and the job's Python together, like a node failure.
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -71,12 +60,12 @@ def test_killed_training_resumes_from_its_checkpoint(work):
     # No complete-looking model: either gone or one Snakemake calls incomplete.
     model = root / MODEL
     if model.exists():
-        dry = snakemake(root, "-n", MODEL, config=config, check=False).stdout
+        dry = run_snakemake(root, config, "-n", MODEL, check=False, lock=True).stdout
         assert "incomplete" in dry.lower(), "a killed job left a model.pt that looks complete"
 
     # The user's recipe: unlock, rerun with --rerun-incomplete.
-    snakemake(root, "--unlock", config=config)
-    snakemake(root, MODEL, "--rerun-incomplete", config=config)
+    run_snakemake(root, config, "--unlock", lock=True)
+    run_snakemake(root, config, MODEL, "--rerun-incomplete", lock=True)
     log = (root / "logs/a/train.log").read_text()
     assert "resumed from" in log, log[-2000:]
     resumed_at = int(log.split("resumed from")[1].split("at step")[1].split()[0])
@@ -86,15 +75,15 @@ def test_killed_training_resumes_from_its_checkpoint(work):
     assert _checkpoint_step(root / CHECKPOINT) == 30
 
 
-def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(work):
+def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(pipeline_copy):
     """Data set c holds a text file named .tif; a's changed synthesis still runs to the end."""
-    root, config = work
-    write_images(root / "raw" / "c", n=1, seed=3)
+    root, config = pipeline_copy
+    write_raw_images(root / "raw" / "c", n=1, seed=3)
     (root / "raw" / "c" / "broken.tif").write_text("this is not an image\n")
     config["datasets"]["c"] = {**config["datasets"]["a"], "images": "raw/c/*.tif"}
     config["datasets"]["a"]["synthesis"]["t_start"] += 2
     before = snapshot(root)
-    proc = snakemake(root, "--keep-going", *TARGETS, config=config, check=False)
+    proc = run_snakemake(root, config, "--keep-going", *TARGETS, check=False)
     assert proc.returncode != 0
     assert "raw/c/broken.tif: not a readable TIFF" in proc.stdout, proc.stdout[-4000:]
     assert not (root / "results/c/h5/broken.h5").exists()
@@ -106,12 +95,12 @@ def test_bad_input_fails_its_job_and_keep_going_finishes_the_rest(work):
         k: v for k, v in before.items() if k.startswith("results/b/")}
 
 
-def test_require_gpu_without_gpu_fails_loudly(work):
+def test_require_gpu_without_gpu_fails_loudly(pipeline_copy):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    root, config = work
+    root, config = pipeline_copy
     config["require_gpu"] = True
-    proc = snakemake(root, "results/b/model/model.pt", config=config, check=False)
+    proc = run_snakemake(root, config, "results/b/model/model.pt", check=False)
     assert proc.returncode != 0
     assert "require_gpu" in proc.stdout and "no GPU" in proc.stdout, proc.stdout[-3000:]
     assert "torch.cuda.is_available()=False" in (root / "logs/b/train.log").read_text()

@@ -111,7 +111,7 @@ SAVE_CALLS = {"save", "savez", "savez_compressed", "savetxt"}
 SAVE_MODULES = {"torch", "np", "numpy"}
 WRITE_MODES = set("wax+")
 # The atomic helpers themselves, and the job's log (a log must show up while the job runs).
-EXEMPT = {REPO / "workflow_lib" / "io", REPO / "workflow_lib" / "runner.py"}
+EXEMPT = {REPO / "workflow_lib" / "io", REPO / "workflow_lib" / "workflow" / "runner.py"}
 
 
 def _writes(tree: ast.AST) -> list[ast.Call]:

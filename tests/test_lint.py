@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run_snakemake
+from helpers import run_snakemake
 
 
 def test_lint_is_clean(tmp_path):

@@ -7,34 +7,21 @@ import csv
 import h5py
 import numpy as np
 import pytest
-import tifffile
-from conftest import run_snakemake
 
+from helpers import load_config, run_snakemake, write_raw_images
 from workflow_lib.errors import ConfigError
 from workflow_lib.workflow.inputs import dataset_images
 
-
-def _config(images: str, **extra) -> dict:
-    ds = {"images": images, "ndim": 2, "split": {"val": 0.25, "test": 0.25, "seed": 0},
-          "model": {"patch_size": [32, 32]}}
-    ds.update(extra)
-    return {"datasets": {"tiny": ds}}
-
-
-def _write_images(folder, n=4, shape=(48, 40)):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        tifffile.imwrite(folder / f"img{i}.tif", rng.integers(0, 5000, shape, dtype=np.uint16))
+SHAPE = (48, 40)
 
 
 @pytest.mark.e2e
 def test_prepare_end_to_end(tmp_path):
-    _write_images(tmp_path / "raw")
-    run_snakemake(tmp_path, _config("raw/*.tif"), "prepare")
+    write_raw_images(tmp_path / "raw", n=4, shape=SHAPE)
+    run_snakemake(tmp_path, load_config("prepare"), "prepare")
     for i in range(4):
         with h5py.File(tmp_path / f"results/tiny/h5/img{i}.h5", "r") as f:
-            assert f["data/image"].shape == (1, 48, 40)
+            assert f["data/image"].shape == (1, *SHAPE)
             assert f["data/image"].dtype == np.float32
     counts = {}
     for split in ("train", "val", "test"):
@@ -43,15 +30,15 @@ def test_prepare_end_to_end(tmp_path):
     assert counts == {"train": 2, "val": 1, "test": 1}
     assert (tmp_path / "logs/tiny/convert/img0.log").is_file()
     # nothing left to do on a second run
-    dry = run_snakemake(tmp_path, _config("raw/*.tif"), "prepare", "-n")
+    dry = run_snakemake(tmp_path, load_config("prepare"), "prepare", "-n")
     assert "Nothing to be done" in dry.stdout
 
 
 @pytest.mark.e2e
 def test_bad_image_fails_with_clear_message(tmp_path):
-    _write_images(tmp_path / "raw", n=2)
+    write_raw_images(tmp_path / "raw", n=2, shape=SHAPE)
     (tmp_path / "raw" / "broken.tif").write_text("not an image")
-    proc = run_snakemake(tmp_path, _config("raw/*.tif"), "prepare", "--keep-going", check=False)
+    proc = run_snakemake(tmp_path, load_config("prepare"), "prepare", "--keep-going", check=False)
     assert proc.returncode != 0
     assert "raw/broken.tif: not a readable TIFF" in proc.stdout
     assert not (tmp_path / "results/tiny/h5/broken.h5").exists()
@@ -65,15 +52,32 @@ def test_bad_image_fails_with_clear_message(tmp_path):
         ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 4}}}, "ndim"),
         ({"datasets": {"tiny": {"images": "x/*.tif", "channels": "0"}}}, "channels"),
         ({"datasets": {"tiny": {"images": "x/*.tif", "split": {"val": 2}}}}, "val"),
-        ({"datasets": {"tiny": {"images": "nothing/*.tif"}}}, "matches no file"),
         ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 3}}}, "patch_size"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, config, message):
-    _write_images(tmp_path / "x", n=1)
+    write_raw_images(tmp_path / "x", n=1, shape=SHAPE)
     proc = run_snakemake(tmp_path, config, "prepare", "-n", check=False)
     assert proc.returncode != 0
     assert message in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.mark.e2e
+def test_a_bad_glob_fails_its_data_set_only(tmp_path):
+    """One line naming the key, exit != 0; with --keep-going the other data set is prepared."""
+    write_raw_images(tmp_path / "x", n=2, shape=SHAPE)
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "x{1}.tif").write_bytes(b"")
+    config = {"datasets": {"good": {"images": "x/*.tif"}, "none": {"images": "nothing/*.tif"},
+                           "braces": {"images": "y/*.tif"}}}
+    plan = run_snakemake(tmp_path, config, "prepare", "-n", check=False)
+    assert plan.returncode == 0
+    assert "'datasets.none.images': the glob 'nothing/*.tif' matches no file" in plan.stdout
+    proc = run_snakemake(tmp_path, config, "prepare", "--keep-going", check=False)
+    assert proc.returncode != 0
+    assert "cellsynth error in rule unusable_images: config key 'datasets.none.images'" in proc.stdout
+    assert "'y/x{1}.tif': file names with { or } cannot be used" in proc.stdout
+    assert (tmp_path / "results/good/index/train.csv").is_file()
 
 
 def test_dataset_images_known_files_and_collisions(tmp_path, monkeypatch):

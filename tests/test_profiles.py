@@ -3,23 +3,23 @@ runs two GPU jobs at once. Offline: dry-runs and a tiny local workflow, no SLURM
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from cluster.tiny_pipeline import (
+from helpers import (
     GPU_RULES,
+    LOCAL_PROFILE,
     REPO,
     SLURM_PROFILE,
     TARGETS,
+    load_config,
     planned_jobs,
+    run_snakemake,
 )
-
-LOCAL_PROFILE = REPO / "profiles" / "local"
 
 
 def profile(path: Path) -> dict:
@@ -27,36 +27,24 @@ def profile(path: Path) -> dict:
 
 
 def fake_dataset_config(root: Path, n_images: dict[str, int]) -> dict:
-    """A config over data sets of empty .tif files (a dry-run never reads them): 2D and 3D."""
+    """A config over data sets of empty .tif files (a dry-run never reads them): the third data
+    set 3D (configs/dry_run.yaml's ``volume``), the others 2D (its ``plane``)."""
+    templates = load_config("dry_run")["datasets"]
     datasets = {}
     for k, (name, n) in enumerate(n_images.items()):
         folder = root / "data" / name
         folder.mkdir(parents=True)
         for i in range(n):
             (folder / f"img{i:04d}.tif").touch()
-        ndim = 3 if k == 2 else 2
-        shape2 = [64, 64]
-        datasets[name] = {
-            "images": f"data/{name}/*.tif",
-            "ndim": ndim,
-            "model": {"patch_size": [16, *shape2] if ndim == 3 else shape2},
-            "simulations": {"sim": {"kind": "nuclei", "count": 4,
-                                    "shape": [32, 256, 256] if ndim == 3 else [256, 256]}},
-            "synthesis": {"tile": [16, *shape2] if ndim == 3 else shape2},
-        }
+        dataset = copy.deepcopy(templates["volume" if k == 2 else "plane"])
+        datasets[name] = {**dataset, "images": f"data/{name}/*.tif"}
     return {"datasets": datasets}
 
 
-def dry_run(workdir: Path, config: dict, *args: str) -> str:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-         str(workdir), "--configfile", str(workdir / "config.yaml"), "-n", *args],
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"dry-run failed:\n{out[-5000:]}"
-    return out
+def slurm_dry_run(workdir: Path, config: dict, *args: str) -> str:
+    """Output of a dry-run with profiles/slurm (its ``jobs``, no --cores)."""
+    return run_snakemake(workdir, config, "-n", *args, profile=SLURM_PROFILE, cores=None,
+                         timeout=300).stdout
 
 
 def test_slurm_profile_settings():
@@ -86,7 +74,7 @@ def test_local_profile_settings():
 def test_slurm_dry_run_three_datasets(tmp_path):
     """Every planned job: gpu=1 on the GPU rules, no GPU on the rest, SLURM resources set."""
     config = fake_dataset_config(tmp_path, {"a": 3, "b": 2, "c": 2})
-    out = dry_run(tmp_path, config, "--profile", str(SLURM_PROFILE), *TARGETS)
+    out = slurm_dry_run(tmp_path, config, *TARGETS)
     jobs = [(j.rule, j.resources) for j in planned_jobs(out)]
     assert jobs, out[-3000:]
     p = profile(SLURM_PROFILE)
@@ -113,7 +101,7 @@ def test_slurm_dry_run_three_datasets(tmp_path):
 def test_slurm_dry_run_200_images(tmp_path):
     """A 200-image data set fans out into 200 convert jobs and one model (docs/scaling.md)."""
     config = fake_dataset_config(tmp_path, {"big": 200})
-    out = dry_run(tmp_path, config, "--profile", str(SLURM_PROFILE), *TARGETS, "--quiet", "rules")
+    out = slurm_dry_run(tmp_path, config, *TARGETS, "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
     assert counts.get("convert_image") == "200", out[-2000:]
     assert counts.get("index_dataset") == "1", out[-2000:]
@@ -140,12 +128,9 @@ rule cpu_job:
 def test_local_profile_never_overlaps_gpu_jobs(tmp_path):
     """With profiles/local (gpu: 1) GPU jobs run one at a time while other jobs run beside them."""
     (tmp_path / "Snakefile").write_text(LOCAL_GPU_SNAKEFILE)
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", str(LOCAL_PROFILE), "--cores", "4",
-         "--directory", str(tmp_path), "-s", str(tmp_path / "Snakefile")],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_snakemake(tmp_path, None, snakefile=tmp_path / "Snakefile", profile=LOCAL_PROFILE,
+                         cores=4, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
     spans = sorted(json.loads((tmp_path / f"gpu_{i}.json").read_text()) for i in range(3))
     for (_, end), (start, _) in zip(spans, spans[1:]):
         assert start >= end, f"two GPU jobs overlapped: {spans}"

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage.measure import label as components
 
+from helpers import simulated
 from workflow_lib.errors import ParamError
 from workflow_lib.simulate import (
     BLOBS, CELLS, KINDS, get_kind, read_params, sample_rng, simulate, track_text,
@@ -46,13 +47,8 @@ def assert_connected(spatial: np.ndarray) -> None:
     assert np.all(counts == 1), f"ids in several pieces: {ids[counts > 1]}"
 
 
-def sim(kind, shape, params, seed=0, i=0, mask=None):
-    """One sample: read ``params`` for ``shape``'s ndim, then simulate."""
-    return simulate(kind, shape, read_params(kind, params, len(shape)), sample_rng(seed, i), mask=mask)
-
-
 def run(kind, ndim, seed=0, **extra):
-    return sim(kind, SHAPES[ndim], dict(PARAMS[kind], **extra), seed)
+    return simulated(kind, SHAPES[ndim], dict(PARAMS[kind], **extra), seed)
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
@@ -113,7 +109,7 @@ def test_timeseries_tracks_agree_with_frames(ndim):
 
 
 def test_timeseries_divisions_happen():
-    series = sim("timeseries", (96, 96), dict(PARAMS["timeseries"], division=0.9, frames=3))
+    series = simulated("timeseries", (96, 96), dict(PARAMS["timeseries"], division=0.9, frames=3))
     assert (series.tracks[:, 3] > 0).any()
 
 
@@ -138,7 +134,7 @@ def test_placements(placement, ndim):
     params = {"cells": [10, 12], "radius": [3, 4], "placement": placement, "mitotic": 0.3}
     if ndim == 3:
         params["z_scale"] = 2.0
-    labels = sim("nuclei", shape, params).labels
+    labels = simulated("nuclei", shape, params).labels
     assert assert_instances(labels) >= 8
     if placement in ("embryo", "shell"):
         # nothing in the corners, outside the centred ellipsoid
@@ -173,7 +169,7 @@ def test_thin_keeps_min_distance():
 def test_nuclei_valid_for_any_sizes(size, radius, spread, elongation, irregularity, seed):
     params = {"cells": [1, 3], "radius": [radius, radius + spread], "elongation": [1.0, elongation],
               "irregularity": irregularity, "min_distance": 0.0}
-    labels = sim("nuclei", size, params, seed).labels
+    labels = simulated("nuclei", size, params, seed).labels
     assert labels.shape == (1, *size)
     assert_instances(labels)
     assert_connected(labels[0])
@@ -192,7 +188,7 @@ def test_nuclei_valid_for_any_sizes(size, radius, spread, elongation, irregulari
 )
 def test_membranes_valid_for_any_sizes(shape, cells, jitter, tissue, seed):
     params = {"cells": cells, "size_jitter": jitter, "tissue": tissue, "min_distance": 0.0}
-    out = sim("membranes", shape, params, seed)
+    out = simulated("membranes", shape, params, seed)
     assert out.labels.shape == (1, *shape)
     if out.count:
         assert_instances(out.labels)
@@ -200,7 +196,7 @@ def test_membranes_valid_for_any_sizes(shape, cells, jitter, tissue, seed):
 
 
 def test_membranes_fill_the_tissue():
-    assert (sim("membranes", (64, 64), {"cells": 20}).labels > 0).mean() > 0.95
+    assert (simulated("membranes", (64, 64), {"cells": 20}).labels > 0).mean() > 0.95
 
 
 @pytest.mark.parametrize(
@@ -323,7 +319,7 @@ def test_labels_layout_follows_the_kind_spec(name):
     kind = KINDS[name]
     mask = np.arange(1, 7).repeat(10)[None].repeat(40, 0) if kind.needs_mask else None
     params = dict(PARAMS[name], layers=3) if kind.layered else PARAMS[name]
-    out = sim(name, SHAPES[2], params, mask=mask)
+    out = simulated(name, SHAPES[2], params, mask=mask)
     assert out.kind == name and out.time == kind.time
     labels = out.labels[0] if kind.time else out.labels
     assert out.labels.ndim == 3 + kind.time
@@ -337,11 +333,11 @@ def test_masks_kind_from_a_real_3d_mask():
     _, mask = test_image_nuclei_3d(return_mask=True)
     mask = mask.astype(np.int64)
     for fit in ("crop", "resize"):
-        out = sim("masks", (24, 40, 40), {"masks": "unused", "fit": fit}, mask=mask)
+        out = simulated("masks", (24, 40, 40), {"masks": "unused", "fit": fit}, mask=mask)
         assert out.labels.shape == (1, 24, 40, 40)
         assert assert_instances(out.labels) > 10
         assert_connected(out.labels[0])
-    padded = sim("masks", (40, 80, 80), {"masks": "m", "augment": False}, mask=mask)
+    padded = simulated("masks", (40, 80, 80), {"masks": "m", "augment": False}, mask=mask)
     assert padded.count == len(np.unique(mask)) - 1
 
 
@@ -375,7 +371,7 @@ def test_params_reader():
 @pytest.mark.parametrize("shape", [(128, 128), (24, 64, 64)])
 def test_meristem_layers(shape):
     params = {"tissue": "dome", "layers": 3, "layer_spacing": 10}
-    labels = sim("membranes", shape, params).labels
+    labels = simulated("membranes", shape, params).labels
     assert assert_instances(labels) > 10
     assert_connected(labels[0])
     with pytest.raises(ParamError, match="'cells'"):

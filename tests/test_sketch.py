@@ -8,24 +8,19 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from conftest import run_snakemake
 
+from helpers import discs, load_config, run_snakemake, simulated, sketch_settings
 from workflow_lib.errors import ConfigError, ParamError
 from workflow_lib.io import read_tiff, write_tiff
-from helpers import simulated, sketch_settings
 from workflow_lib.simulate import get_kind, sample_rng
 from workflow_lib.sketch import SketchParams, annotations, make_sketch, relative_depth
 from workflow_lib.sketch.preview import write_preview
 from workflow_lib.sketch.targets import boundary, depth, signed_distance
 
 
-def disc_labels(shape=(64, 64)) -> np.ndarray:
-    """Two separate discs of radius 10: ids 1 and 2, as (1, Y, X)."""
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    labels = np.zeros(shape, np.uint16)
-    labels[(yy - 20) ** 2 + (xx - 20) ** 2 <= 100] = 1
-    labels[(yy - 44) ** 2 + (xx - 44) ** 2 <= 100] = 2
-    return labels[None]
+def disc_labels() -> np.ndarray:
+    """Two separate discs of radius 10 in 64 x 64: ids 1 and 2, as (1, Y, X) uint16."""
+    return discs([(20, 20), (44, 44)], 10).astype(np.uint16)[None]
 
 
 def sketch_of(labels, kind="nuclei", **cfg):
@@ -69,8 +64,7 @@ def test_nucleoli_darken_cells():
 
 
 def test_anisotropic_blur_and_bad_blur():
-    labels = simulated("nuclei", (16, 48, 48), {"cells": 3, "radius": [5, 6], "z_scale": 2},
-                      sample_rng(0, 0)).labels
+    labels = simulated("nuclei", (16, 48, 48), {"cells": 3, "radius": [5, 6], "z_scale": 2}).labels
     sk = sketch_of(labels, blur=[0.5, 1.0, 1.0])
     assert sk.shape == labels.shape
     with pytest.raises(ConfigError, match="blur"):
@@ -101,7 +95,7 @@ def test_layouts(kind, params):
 
 def test_timeseries_keeps_brightness_per_track():
     sim = simulated("timeseries", (64, 64), {"cells": 3, "radius": [5, 6], "frames": 3, "division": 0,
-                                            "speed": 0}, sample_rng(0, 0))
+                                            "speed": 0})
     sk = make_sketch(sim.labels, get_kind("timeseries"), SketchParams(mode="flat", blur=0),
                      sample_rng(0, 0, 1))
     for cid in range(1, sim.count + 1):
@@ -146,37 +140,18 @@ def test_label_tiff_round_trip(tmp_path, shape, axes):
 
 
 def test_preview_png(tmp_path):
-    sim = simulated("timeseries", (48, 48), {"cells": 3, "radius": [4, 5], "frames": 3}, sample_rng(0, 0))
+    sim = simulated("timeseries", (48, 48), {"cells": 3, "radius": [4, 5], "frames": 3})
     sk = make_sketch(sim.labels, get_kind("timeseries"), SketchParams(), sample_rng(0, 0, 1))
     write_preview(tmp_path / "p.png", sim.labels, sk, "title", time=True)
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
+# configs/sketch.yaml: the simulations of each data set
 E2E_SIMS = {
     2: ("spread", "tissue", "multi", "smear", "movie", "annotated"),
     # every kind runs in 3D in the library tests; here time series and a real 3D mask file
     3: ("movie", "annotated"),
 }
-
-
-def _e2e_config(ndim: int) -> dict:
-    shape = [16, 48, 48] if ndim == 3 else [64, 64]
-    small = {"cells": [3, 4], "radius": [4, 6]}
-    sims = {
-        "spread": {"kind": "nuclei", "params": small},
-        "tissue": {"kind": "membranes", "params": {"cells": 12, "tissue": "dome"}},
-        "multi": {"kind": "multichannel", "params": {"cells": 8}},
-        "smear": {"kind": "overlapping", "params": {**small, "min_distance": 0}},
-        "movie": {"kind": "timeseries", "params": {**small, "frames": 3}},
-        "annotated": {"kind": "masks", "params": {"masks": "masks/*.tif"}},
-    }
-    sims = {name: sims[name] for name in E2E_SIMS[ndim]}
-    for sim in sims.values():
-        sim.update(count=1, shape=shape)
-    return {"datasets": {f"d{ndim}": {
-        "images": "masks/*.tif", "ndim": ndim, "model": {"patch_size": [16] * ndim},
-        "synthesis": {"tile": [16] * ndim}, "simulations": sims,
-    }}}
 
 
 @pytest.mark.e2e
@@ -190,11 +165,9 @@ def test_sketch_stage_end_to_end(tmp_path):
     (tmp_path / "masks3").mkdir()
     tifffile.imwrite(tmp_path / "masks2/m.tif", mask[15])
     tifffile.imwrite(tmp_path / "masks3/m.tif", mask)
-    config = {"datasets": {}}
+    config = load_config("sketch")  # annotated: masks2/*.tif and masks3/*.tif
     for ndim in (2, 3):
-        ds = _e2e_config(ndim)["datasets"][f"d{ndim}"]
-        ds["simulations"]["annotated"]["params"]["masks"] = f"masks{ndim}/*.tif"
-        config["datasets"][f"d{ndim}"] = ds
+        assert tuple(config["datasets"][f"d{ndim}"]["simulations"]) == E2E_SIMS[ndim]
     run_snakemake(tmp_path, config, "sketch")
     for ndim in (2, 3):
         ds = tmp_path / f"results/d{ndim}"
@@ -214,7 +187,8 @@ def test_sketch_stage_end_to_end(tmp_path):
 
 @pytest.mark.e2e
 def test_bad_param_fails_with_the_key(tmp_path):
-    config = _e2e_config(2)
+    config = load_config("sketch")
+    del config["datasets"]["d3"]
     sims = config["datasets"]["d2"]["simulations"]
     config["datasets"]["d2"]["simulations"] = {"spread": sims["spread"]}
     sims["spread"]["params"]["radius"] = -2

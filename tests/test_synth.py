@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import toy_sketch
 from workflow_lib.diffusion.model_io import load_model, save_model
 from workflow_lib.diffusion.samplers import sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
@@ -16,7 +17,7 @@ from workflow_lib.diffusion.tiling import TiledDenoiser, tile_starts
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
 from workflow_lib.io import read_tiff, write_tiff
-from workflow_lib.workflow import stages
+from workflow_lib.workflow.stages import diffusion as stages
 from workflow_lib.workflow.runner import Files, Job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -25,7 +26,6 @@ CPU = torch.device("cpu")
 SCHEDULE = NoiseSchedule.create("cosine", 1000)
 PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "overlap": 8,
           "batch": 4, "blur": 1.0, "clip": True, "seed": 0}
-
 
 
 def synthesize_job(folder, params=PARAMS, i=0) -> Job:
@@ -43,15 +43,8 @@ def _net(spatial_dims: int = 2, channels: int = 1) -> UNet:
 
 
 def _sketch(shape, seed=0) -> np.ndarray:
-    """Blobs on a dark background in [-1, 1], shape (N, C, *spatial)."""
-    rng = np.random.default_rng(seed)
-    grids = np.meshgrid(*[np.arange(s) for s in shape[2:]], indexing="ij")
-    img = np.full(shape[2:], -1.0)
-    for _ in range(6):
-        centre = [rng.uniform(0, s) for s in shape[2:]]
-        d2 = sum((g - c) ** 2 for g, c in zip(grids, centre))
-        img[d2 < 8**2] = rng.uniform(-0.5, 1)
-    return np.broadcast_to(img, shape).astype(np.float32).copy()
+    """A nuclei sketch in [-1, 1] (helpers.toy_sketch) of shape (N, C, *spatial)."""
+    return np.broadcast_to(toy_sketch(shape[2:], seed)[None], shape).copy()
 
 
 def test_tile_starts_cover_the_axis_with_overlap():

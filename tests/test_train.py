@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import signal
@@ -16,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import write_h5_images
 from workflow_lib.dataset import index_files
 from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.train import _VAL, CHECKPOINT, Trainer, _batch
 from workflow_lib.errors import InputError
-from workflow_lib.io import write_h5
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,22 +33,6 @@ MODEL = {
               "checkpoint_every": 2, "val_every": 2, "val_batches": 1},
 }
 
-
-
-def toy_images(folder: Path, n: int = 2, shape=(1, 40, 40)) -> list[Path]:
-    """Bright discs on a dark background, HDF5 ``data/image`` in [0, 1]."""
-    rng = np.random.default_rng(0)
-    paths = []
-    yy, xx = np.mgrid[: shape[-2], : shape[-1]]
-    for i in range(n):
-        img = np.zeros(shape, np.float32)
-        for _ in range(4):
-            cy, cx = rng.uniform(0, shape[-2]), rng.uniform(0, shape[-1])
-            img[..., (yy - cy) ** 2 + (xx - cx) ** 2 < 36] = rng.uniform(0.5, 1)
-        path = folder / f"img{i}.h5"
-        write_h5(path, {"data/image": img})
-        paths.append(path)
-    return paths
 
 
 def _cfg(**train) -> dict:
@@ -69,7 +54,7 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def test_patches_stream_with_padding_and_range(tmp_path):
-    files = toy_images(tmp_path, n=1, shape=(1, 12, 40))
+    files = write_h5_images(tmp_path, n=1, shape=(1, 12, 40))
     with PatchSampler(files, [16, 16], 1, augment=True) as s:
         batch = s.batch(np.random.default_rng(0), 3)
     assert batch.shape == (3, 1, 16, 16) and batch.dtype == np.float32
@@ -77,7 +62,7 @@ def test_patches_stream_with_padding_and_range(tmp_path):
 
 
 def test_patch_sampler_errors(tmp_path):
-    files = toy_images(tmp_path, n=1, shape=(2, 20, 20))
+    files = write_h5_images(tmp_path, n=1, shape=(2, 20, 20))
     with pytest.raises(InputError, match=r"img0.h5: 'data/image' has shape \(2, 20, 20\)"):
         PatchSampler(files, [16, 16], 1, augment=False)
     with pytest.raises(InputError, match="train split of the index is empty"):
@@ -94,7 +79,7 @@ def test_read_index(tmp_path):
 
 
 def test_training_lowers_the_loss(tmp_path):
-    files = toy_images(tmp_path)
+    files = write_h5_images(tmp_path)
     cfg = _cfg(steps=40, batch_size=4, lr=3e-3, ema=0.0, val_every=40, val_batches=2, checkpoint_every=40)
     cfg["features"] = 8
     trainer = Trainer(cfg, 2, 1, {"model": cfg}, CPU)
@@ -108,7 +93,7 @@ def test_training_lowers_the_loss(tmp_path):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch):
-    files = toy_images(tmp_path)
+    files = write_h5_images(tmp_path)
     full = _train(tmp_path, MODEL, files, "full")
 
     original = Trainer.save_checkpoint
@@ -128,7 +113,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeyp
 
 
 def test_checkpoint_of_another_config_is_not_resumed(tmp_path, caplog):
-    files = toy_images(tmp_path)
+    files = write_h5_images(tmp_path)
     _train(tmp_path, _cfg(steps=2), files)
     with caplog.at_level(logging.WARNING, logger="cellsynth"):
         other = _train(tmp_path, _cfg(steps=2, lr=5e-4), files)
@@ -138,15 +123,16 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path, caplog):
 
 KILLABLE = textwrap.dedent(
     """
-    import logging, sys, time
+    import json, logging, sys, time
     import torch
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    sys.path.insert(0, {tests!r})
-    from test_train import MODEL, _cfg, Trainer, PatchSampler, CHECKPOINT, CPU
+    from workflow_lib.diffusion.data import PatchSampler
+    from workflow_lib.diffusion.train import CHECKPOINT, Trainer
+    CPU = torch.device("cpu")
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(1)
-    cfg = _cfg(steps=12, checkpoint_every=3)
+    cfg = json.loads({cfg!r})
     files = sorted(Path({data!r}).glob("*.h5"))
     trainer = Trainer(cfg, 2, 1, {{"model": cfg}}, CPU)
     slow = sys.argv[2] == "slow"  # stretch the run so the test can kill it mid-way
@@ -159,9 +145,10 @@ KILLABLE = textwrap.dedent(
 
 
 def test_sigkill_during_training_then_resume(tmp_path):
-    toy_images(tmp_path / "data")
+    write_h5_images(tmp_path / "data")
     script = tmp_path / "killable.py"
-    script.write_text(KILLABLE.format(repo=str(REPO), tests=str(REPO / "tests"), data=str(tmp_path / "data")))
+    cfg = json.dumps(_cfg(steps=12, checkpoint_every=3))
+    script.write_text(KILLABLE.format(repo=str(REPO), cfg=cfg, data=str(tmp_path / "data")))
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(script), str(run), "slow"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -1,4 +1,8 @@
-"""Shared test helpers: simulations and settings built the way the workflow builds them."""
+"""Shared test helpers: simulations and settings built the way the workflow builds them, toy
+data made from them, the tiny test configs (tests/configs/*.yaml) and the one Snakemake runner.
+
+Tests import everything from here (``from helpers import ...``), never from another test file.
+"""
 
 from __future__ import annotations
 
@@ -31,3 +35,25 @@ def sketch_settings(ndim: int = 2, **raw: Any) -> SketchParams:
     config = {"datasets": {"d": {"images": "x", "simulations": {"s": {"kind": "nuclei", "sketch": raw}}}}}
     validate(config, SCHEMA)
     return cfg.sketch_settings(config["datasets"]["d"]["simulations"]["s"]["sketch"], ndim, "sketch")
+
+
+# The submodules use simulated/sketch_settings/REPO above: imported after them.
+from helpers.configs import (  # noqa: E402
+    CONFIGS, load_config, tiny_config, tiny_dataset, two_dataset_config,
+)
+from helpers.data import (  # noqa: E402
+    discs, toy_labels, toy_pair, toy_sketch, write_h5_images, write_raw_images,
+)
+from helpers.pipeline import build_pipeline, copy_workdir, snapshot  # noqa: E402
+from helpers.snakemake import (  # noqa: E402
+    GPU_RULES, LOCAL_PROFILE, SLURM_PROFILE, SNAKEFILE, TARGETS, Job, job_keys, planned_jobs,
+    run_snakemake, snakemake_command, write_config,
+)
+
+__all__ = [
+    "CONFIGS", "GPU_RULES", "LOCAL_PROFILE", "REPO", "SCHEMA", "SLURM_PROFILE", "SNAKEFILE",
+    "TARGETS", "Job", "build_pipeline", "copy_workdir", "discs", "job_keys", "load_config",
+    "planned_jobs", "run_snakemake", "simulated", "sketch_settings", "snakemake_command",
+    "snapshot", "tiny_config", "tiny_dataset", "toy_labels", "toy_pair", "toy_sketch",
+    "two_dataset_config", "write_config", "write_h5_images", "write_raw_images",
+]

@@ -12,6 +12,7 @@ import torch
 from scipy import ndimage
 
 from workflow_lib.device import autocast_dtype, generator
+from workflow_lib.diffusion.guard import GuardedDenoiser
 from workflow_lib.diffusion.samplers import network_evaluations, sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.tiling import TiledDenoiser
@@ -76,13 +77,17 @@ def synthesize(
     device: torch.device,
     seeds: Sequence[int] = (0,),
     progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
+    ceiling: np.ndarray | None = None,
+    guard_sigma: float = 1.0,
 ) -> np.ndarray:
     """Turn sketches ``(N, C, *spatial)`` in [-1, 1] into images of the same shape in [0, 1].
 
     ``params``: t_start, sampler, steps, tile, overlap, batch (tiles per network call), blur
     (Gaussian sigma of the sketch, pixels), clip. ``seeds`` seed the noise (same seeds, same
     device -> same output). Spatial sizes need not fit the tile: tiles overlap and are blended at
-    every step; axes shorter than a tile are padded.
+    every step; axes shorter than a tile are padded. ``ceiling`` (the sketch's shape, image
+    units): the annotation guard's cap on the local mean (``guard_sigma`` pixels) of every
+    clean-image estimate, see :mod:`.guard`; None: no guard.
     """
     tile = [int(t) for t in params["tile"]]
     if any(t % net.multiple for t in tile):
@@ -91,6 +96,8 @@ def synthesize(
         sketch.astype(np.float32), sigma=[0, 0] + [params["blur"]] * (sketch.ndim - 2)
     )
     x0, crop = _pad_to(x0, tile, net.multiple)
+    if ceiling is not None:
+        ceiling, _ = _pad_to(ceiling.astype(np.float32), tile, net.multiple)
     tiled = TiledDenoiser(
         net,
         x0.shape[2:],
@@ -108,8 +115,11 @@ def synthesize(
     gen = generator(device, *seeds)
     with torch.inference_mode():
         x = sdedit_start(torch.from_numpy(x0).to(device), schedule, params["t_start"], gen)
+        denoise = tiled if ceiling is None else GuardedDenoiser(
+            tiled, schedule, torch.from_numpy(ceiling).to(device), guard_sigma
+        )
         out = sample(
-            tiled,
+            denoise,
             x,
             schedule,
             params["t_start"],

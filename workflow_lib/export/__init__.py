@@ -82,8 +82,8 @@ def _replace_folder(target: Path, build: Callable[[Path], dict[str, Any]]) -> di
     token = secrets.token_hex(6)
     staging = target.with_name(f".{target.name}.new-{token}")
     old = target.with_name(f".{target.name}.old-{token}")
-    staging.mkdir()
     try:
+        staging.mkdir()
         summary = build(staging)
         if target.exists():
             os.replace(target, old)

@@ -12,7 +12,8 @@ turns into a :class:`~workflow_lib.errors.ConfigError` naming the full key.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from workflow_lib.errors import ConfigError, ParamError
@@ -41,6 +42,23 @@ def keyed(prefix: str) -> Iterator[None]:
         yield
     except ParamError as exc:
         raise ConfigError(f"{prefix}.{exc.name}", exc.problem) from exc
+
+
+def explicit_sketch_keys(config: Config) -> dict[str, dict[str, list[str]]]:
+    """Data set -> simulation -> the sketch keys its user set, read BEFORE the schema fills in
+    defaults: a calibrated simulation takes every other sketch key from the calibration."""
+    def keys(value: Any) -> list[str]:
+        return sorted(value) if isinstance(value, Mapping) else []
+
+    out: dict[str, dict[str, list[str]]] = {}
+    datasets = config.get("datasets") if isinstance(config, Mapping) else None
+    for ds, raw in (datasets.items() if isinstance(datasets, Mapping) else ()):
+        sims = raw.get("simulations") if isinstance(raw, Mapping) else None
+        out[ds] = {
+            sim: keys(cfg.get("sketch")) if isinstance(cfg, Mapping) else []
+            for sim, cfg in (sims.items() if isinstance(sims, Mapping) else ())
+        }
+    return out
 
 
 def sorted_keys(obj: Any) -> Any:
@@ -93,6 +111,21 @@ def mask_glob(dataset: str, sim: str, raw: Mapping[str, Any]) -> tuple[str, str]
     if not kind.needs_mask:
         return None
     return settings.masks, sim_key(dataset, sim, "params", "masks")
+
+
+def check_no_test_masks(
+    dataset: str, sim: str, mask_files: Sequence[str], test_images: Sequence[str]
+) -> None:
+    """Refuse a simulation made from the mask of a test-split image: the evaluation tests on
+    that image, so training a segmenter on its mask would leak the answer."""
+    test = set(test_images)
+    for path in mask_files:
+        if Path(path).stem in test:
+            raise ConfigError(
+                sim_key(dataset, sim, "params", "masks"),
+                f"'{path}' is the mask of test image '{Path(path).stem}' (the evaluation tests "
+                "on it, so simulating from it leaks the answer); leave it out of the glob",
+            )
 
 
 def evaluation_settings(raw: Mapping[str, Any]) -> EvaluationSettings:
@@ -157,5 +190,10 @@ def check(config: Config) -> None:
                 raise ConfigError(
                     sim_key(name, sim_name, "shape"), f"has {len(sim['shape'])} axes but ndim is {ndim}"
                 )
-            simulation_params(name, sim_name, sim["kind"], sim["params"], ndim)
+            kind, _ = simulation_params(name, sim_name, sim["kind"], sim["params"], ndim)
+            if sim["calibrate"] and not kind.nuclei_like:
+                raise ConfigError(
+                    sim_key(name, sim_name, "calibrate"),
+                    f"kind '{kind.name}' cannot be calibrated yet (nuclei-like kinds only)",
+                )
             sketch_settings(sim["sketch"], ndim, sim_key(name, sim_name, "sketch"))

@@ -25,6 +25,8 @@ LOSS_PNG = DATASET + "/model/loss.png"
 SAMPLES_PNG = DATASET + "/model/samples.png"
 CHECKPOINTS = DATASET + "/model/checkpoints"
 REFERENCE = DATASET + "/evaluation/reference.json"
+CALIBRATION = DATASET + "/calibration/calibration.json"
+CALIBRATION_PNG = DATASET + "/calibration/calibration.png"
 
 SIMULATION = DATASET + "/{sim}"
 LABELS = SIMULATION + "/labels/{i}.tif"
@@ -36,11 +38,11 @@ PREVIEW = SIMULATION + "/previews/{i}.png"
 IMAGE = SIMULATION + "/images/{i}.tif"
 METRICS = SIMULATION + "/evaluation/metrics.json"
 EVAL_FIGURE = SIMULATION + "/evaluation/{figure}.png"
-EVAL_FIGURES = ("summary", "grid", "distributions", "segmenter_loss")
+EVAL_FIGURES = ("summary", "grid", "distributions", "segmenter_loss", "structure")
 
 #: Folders under ``results/{dataset}/`` of the per-data-set stages: simulation names may not
 #: take them.
-RESERVED_FOLDERS = ("h5", "index", "model", "evaluation")
+RESERVED_FOLDERS = ("h5", "index", "model", "evaluation", "calibration", "export")
 
 
 def fill(template: str, **wildcards: Any) -> str:
@@ -88,6 +90,10 @@ def prepare_targets(config: Config, image_names: Mapping[str, Iterable[str]]) ->
     ]
 
 
+def calibrate_targets(config: Config) -> list[str]:
+    return [fill(CALIBRATION, dataset=ds) for ds in _datasets(config)]
+
+
 def train_targets(config: Config) -> list[str]:
     return [fill(MODEL, dataset=ds) for ds in _datasets(config)]
 
@@ -129,6 +135,7 @@ def all_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> lis
     """Everything ``snakemake`` builds by default: every stage's targets."""
     return (
         prepare_targets(config, image_names)
+        + calibrate_targets(config)
         + train_targets(config)
         + simulate_targets(config)
         + sketch_targets(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -13,11 +14,14 @@ from tqdm import tqdm
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
+from workflow_lib.diffusion.guard import guard_ceiling
 from workflow_lib.diffusion.model_io import load_model, save_model, schedule_of
 from workflow_lib.diffusion.plots import plot_loss, plot_samples
 from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
 from workflow_lib.diffusion.train import CHECKPOINT, Trainer
+from workflow_lib.errors import InputError
 from workflow_lib.io import axes_for, read_tiff, write_tiff
+from workflow_lib.simulate import get_kind
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
@@ -89,6 +93,23 @@ def train_model(job: Job) -> None:
     )
 
 
+def _ceiling(job: Job, ndim: int, shape: tuple[int, ...], guard) -> np.ndarray:
+    """The annotation guard's ceiling (T, C, *S) from the labels and the real background."""
+    kind = get_kind(job.params.kind)
+    labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
+    series = labels if kind.time else labels[None]
+    objects = (series > 0).any(1, keepdims=True) if kind.layered else series > 0
+    if objects.shape != tuple(shape):
+        raise InputError(job.input.labels, f"labels {labels.shape} do not fit the sketch {shape}: "
+                         "rerun the sketch stage")
+    real = json.loads(Path(job.input.calibration).read_text(encoding="utf-8"))
+    edge = real.get("edge_sigma_px") or 1.0
+    return guard_ceiling(
+        objects, real["background"]["level"], real["background"]["noise"],
+        float(np.hypot(edge, guard["sigma"])), guard["margin"],
+    )
+
+
 def synthesize_image(job: Job) -> None:
     """One sketch TIFF in [-1, 1] -> one synthetic image TIFF in [0, 1], same layout and axes.
 
@@ -104,9 +125,13 @@ def synthesize_image(job: Job) -> None:
     if sketch.min() < -1 or sketch.max() > 1:
         log.warning("%s: values outside [-1, 1] are clipped", sketch_path)
         sketch = sketch.clip(-1, 1)
-    batch = channel_batch(sketch, net.config["channels"], str(sketch_path))
+    channels = net.config["channels"]
+    batch = channel_batch(sketch, channels, str(sketch_path))
+    guard = params["guard"]
+    ceiling = (channel_batch(_ceiling(job, ndim, sketch.shape, guard), channels, str(sketch_path))
+               if guard["enabled"] else None)
     out = synthesize(
         batch, net, schedule_of(meta), params, device, (params["seed"], int(job.wildcards.i)),
-        _progress("denoise", 5),
+        _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
     ).reshape(sketch.shape)
     write_tiff(job.output[0], out if has_time else out[0], axes_for(ndim, time=has_time))

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import torch
 
+from workflow_lib.calibrate.figures import structure_distances, structure_figure
+from workflow_lib.calibrate.measure import MeasureSettings, measure_nuclei
 from workflow_lib.dataset import SPLITS
 from workflow_lib.evaluate import figures, protocol
 from workflow_lib.io import atomic_write_text, axes_for, read_tiff
-from workflow_lib.simulate import get_kind
+from workflow_lib.plotting import plt, save_figure
+from workflow_lib.simulate import BLOBS, get_kind
 from workflow_lib.workflow import config
 from workflow_lib.workflow.inputs import real_images
 from workflow_lib.workflow.runner import Job
@@ -24,6 +27,24 @@ def _real_split(job: Job, split: str):
         job.params.evaluation["real_channel"],
         config.key(job.wildcards.dataset, "evaluation", "real_channel"),
     )
+
+
+def _structure(job: Job, kind, units, figure_path) -> dict:
+    """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
+    real = json.loads(Path(job.input.calibration).read_text(encoding="utf-8"))
+    blobs = [u for u in units if u.method == BLOBS and u.channel == kind.downstream_channel]
+    if not blobs:
+        fig = plt.figure(figsize=(6, 1.5))
+        fig.text(0.5, 0.5, "no blob-like label channel: structure not compared", ha="center")
+        save_figure(fig, figure_path)
+        return {"reason": "no label channel of this kind shows blob-like objects"}
+    p = job.params.calibration
+    settings = MeasureSettings(p["sigma"], p["h"], p["min_size"], p["z_scale"])
+    synthetic = measure_nuclei([u.image for u in blobs], [None] * len(blobs), settings)
+    distances = structure_distances(real, synthetic)
+    save_figure(structure_figure(real, synthetic, distances), figure_path, dpi=90)
+    return {"compared_with": "real train split (calibration), same unsupervised measurement",
+            **distances}
 
 
 def evaluate_reference(job: Job) -> None:
@@ -61,6 +82,7 @@ def evaluate_simulation(job: Job) -> None:
         out.grid,
     )
     figures.save(figures.distributions(data["histograms"], data["spectra"]), out.distributions)
+    metrics["structure"] = _structure(job, kind, data["units"], out.structure)
     losses = {**data["losses"], "real": reference.get("downstream_real_losses")}
     figures.save(figures.loss_curves(losses), out.segmenter_loss)
     atomic_write_text(out.metrics, json.dumps(metrics, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Stages of envs/simulate.yaml: simulated labels, their CTC tracks, sketches."""
+"""Stages of envs/simulate.yaml: calibration, simulated labels, their CTC tracks, sketches."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from workflow_lib.errors import InputError
+from workflow_lib import calibrate
+from workflow_lib.calibrate.figures import calibration_figure
+from workflow_lib.dataset import index_files, read_image
+from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.io import atomic_write_text, axes_for, read_tiff, write_h5, write_tiff
 from workflow_lib.simulate import Kind, get_kind, sample_rng, simulate, track_text
 from workflow_lib.sketch import annotations, make_sketch
 from workflow_lib.sketch.preview import write_preview
 from workflow_lib.workflow import config
-from workflow_lib.workflow.inputs import read_mask
+from workflow_lib.plotting import save_figure
+from workflow_lib.workflow.inputs import read_mask, read_real_mask
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
@@ -33,12 +37,48 @@ def _read_sample_meta(path: str) -> dict[str, Any]:
         raise InputError(path, f"not a readable sample metadata file ({exc})") from exc
 
 
+def calibrate_dataset(job: Job) -> None:
+    """The train split's real images -> calibration.json (measurements) and calibration.png."""
+    p, dataset = job.params.calibration, job.wildcards.dataset
+    masks = {Path(m).stem: m for m in job.input.masks}
+    names, images, given = [], [], []
+    for name, path in sorted(index_files(job.input.train).items()):
+        array = read_image(path)
+        if not 0 <= p["channel"] < array.shape[0]:
+            raise ConfigError(config.key(dataset, "calibration", "channel"),
+                              f"channel {p['channel']} does not exist in {path} ({array.shape[0]} channels)")
+        names.append(name)
+        images.append(array[p["channel"]])
+        given.append(read_real_mask(masks[name], images[-1].shape) if name in masks else None)
+    settings = calibrate.MeasureSettings(p["sigma"], p["h"], p["min_size"], p["z_scale"])
+    result = calibrate.measure_nuclei(images, given, settings)
+    result["train_images"] = names
+    log.info("calibration of %s: %d nuclei in %d images, density %s, radius %s", dataset,
+             result["objects"], len(images), result["density"].get("median"),
+             (result["properties"]["radius"]["summary"] or {}).get("median"))
+    first = given[0] if given[0] is not None else calibrate.find_nuclei(images[0], settings)
+    save_figure(calibration_figure(result, images[0], first), job.output.figure, dpi=90)
+    atomic_write_text(job.output.json, json.dumps(result, indent=1) + "\n")
+
+
+def _calibration(job: Job) -> dict[str, Any]:
+    path = job.input.calibration
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable calibration ({exc})") from exc
+
+
 def simulate_sample(job: Job) -> None:
     """One simulated label image (+ metadata JSON: kind, seed, instances, tracks, ...)."""
     p, wc = job.params, job.wildcards
     i = int(wc.i)
     shape = list(p.shape)
-    kind, settings = config.simulation_params(wc.dataset, wc.sim, p.kind, p.params, len(shape))
+    params = p.params
+    if p.calibrate:
+        with config.keyed(config.sim_key(wc.dataset, wc.sim)):
+            params = calibrate.simulation_params(_calibration(job), get_kind(p.kind), shape, params)
+    kind, settings = config.simulation_params(wc.dataset, wc.sim, p.kind, params, len(shape))
     mask_path = job.input.mask if kind.needs_mask else None
     mask = read_mask(mask_path, len(shape)) if mask_path else None
     with config.keyed(config.sim_key(wc.dataset, wc.sim, "params")):
@@ -56,7 +96,8 @@ def simulate_sample(job: Job) -> None:
         "layout": layout,
         "array_shape": list(sim.labels.shape),
         "instances": sim.count,
-        "params": p.params,
+        "params": params,
+        "calibrated": bool(p.calibrate),
         "source_mask": str(mask_path) if mask_path else None,
         "tracks": sim.tracks.tolist() if sim.tracks is not None else None,
     })
@@ -84,7 +125,10 @@ def sketch_sample(job: Job) -> None:
     spatial = len(meta["shape"])
     labels = _read_labels(job.input.labels, kind, spatial)
     prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
-    params = config.sketch_settings(job.params.sketch, spatial, prefix)
+    raw = job.params.sketch
+    if job.params.calibrate:
+        raw = calibrate.sketch_params(_calibration(job), raw, job.params.sketch_explicit)
+    params = config.sketch_settings(raw, spatial, prefix)
     with config.keyed(prefix):
         sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
     layout = axes_for(spatial, time=kind.time)

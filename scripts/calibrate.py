@@ -1,0 +1,8 @@
+"""Rule calibrate_dataset: see workflow_lib.workflow.stages.simulation.calibrate_dataset."""
+
+import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
+
+from workflow_lib.workflow.stages import simulation
+from workflow_lib.workflow.runner import run_script
+
+run_script(snakemake, simulation.calibrate_dataset)  # noqa: F821

@@ -1,0 +1,116 @@
+"""Calibration: measurements recover known parameters of rendered simulations; the derived
+simulation and sketch parameters follow the measurements and never override the user."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from helpers import simulated
+from workflow_lib.calibrate import MeasureSettings, find_nuclei, measure_nuclei, simulation_params, sketch_params
+from workflow_lib.errors import ParamError
+from workflow_lib.simulate import get_kind
+
+BLUR = 1.5
+NOISE = 0.02
+
+
+def rendered(shape=(256, 256), params=None, seeds=range(3), blur=BLUR, z_blur=None):
+    """(images in [0, 1], labels): simulated nuclei of random brightness, blurred, noisy."""
+    params = params or {"cells": [40, 40], "radius": [8, 10], "elongation": [1.5, 1.5],
+                        "min_distance": 22}
+    images, labels = [], []
+    for seed in seeds:
+        lab = simulated("nuclei", shape, params, seed=seed).labels[0]
+        rng = np.random.default_rng(seed)
+        bright = rng.uniform(0.3, 1.0, int(lab.max()) + 1)
+        bright[0] = 0
+        sigma = blur if z_blur is None else (z_blur, blur, blur)
+        img = ndimage.gaussian_filter(0.1 + 0.6 * bright[lab], sigma)
+        images.append(img + rng.normal(0, NOISE, img.shape))
+        labels.append(lab)
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def measured_2d():
+    images, labels = rendered()
+    return measure_nuclei(images, [None] * len(images)), labels
+
+
+def test_unsupervised_measurement_recovers_the_simulation(measured_2d):
+    m, labels = measured_2d
+    props = {k: v["summary"]["median"] for k, v in m["properties"].items()}
+    assert props["radius"] == pytest.approx(9.0, rel=0.1)
+    assert props["elongation"] == pytest.approx(1.5, abs=0.15)
+    true_density = np.mean([lab.max() for lab in labels]) / 256**2 * 1e4
+    assert m["density"]["median"] == pytest.approx(true_density, rel=0.15)
+    assert m["background"]["level"] == pytest.approx(0.1, abs=0.01)
+    assert m["background"]["noise"] == pytest.approx(NOISE, rel=0.2)
+    assert m["edge_sigma_px"] == pytest.approx(BLUR, abs=0.5)
+    bright = m["properties"]["brightness"]["summary"]
+    assert 0.2 < bright["p10"] < bright["p90"] <= 1.2   # a spread of brightness, as rendered
+    assert m["segmentation"] == ["unsupervised"] and len(m["properties"]["radius"]["samples"]) > 50
+
+
+def test_masks_replace_the_segmentation():
+    images, labels = rendered(seeds=[0])
+    m = measure_nuclei(images, labels)
+    assert m["segmentation"] == ["mask"]
+    assert m["density"]["per_image"][0] == pytest.approx(labels[0].max() / 256**2 * 1e4)
+    assert m["properties"]["radius"]["summary"]["n"] <= labels[0].max()  # whole nuclei only
+
+
+def test_3d_z_anisotropy():
+    params = {"cells": [12, 12], "radius": [6, 7], "elongation": [1, 1], "z_scale": 2.0,
+              "min_distance": 14}
+    images, _ = rendered((24, 96, 96), params, seeds=[0, 1], blur=1.0, z_blur=0.5)
+    m = measure_nuclei(images, [None, None], MeasureSettings(z_scale=2.0))
+    assert m["properties"]["z_extent_ratio"]["summary"]["median"] == pytest.approx(2.0, rel=0.25)
+    assert m["properties"]["radius"]["summary"]["median"] == pytest.approx(6.5, rel=0.2)
+
+
+def test_find_nuclei_splits_touching_nuclei():
+    yy, xx = np.mgrid[:64, :96]
+    lab = ((yy - 32) ** 2 + (xx - 36) ** 2 <= 100) * 1 + ((yy - 32) ** 2 + (xx - 55) ** 2 <= 100) * 2
+    lab = np.where(lab > 2, 2, lab)
+    img = ndimage.gaussian_filter((lab > 0) * 0.8 + 0.1, 1.0)
+    assert find_nuclei(img).max() == 2
+
+
+def test_simulation_params_follow_the_measurement_and_the_user_wins(measured_2d):
+    m, _ = measured_2d
+    nuclei = get_kind("nuclei")
+    params = simulation_params(m, nuclei, (512, 512), {})
+    expected = m["density"]["median"] * 512 * 512 / 1e4
+    assert params["cells"][0] <= expected * 1.1 and params["cells"][1] >= expected * 0.9
+    assert params["radius_samples"] == m["properties"]["radius"]["samples"]
+    assert "z_scale" not in params and params["min_distance"] > 0
+    mine = simulation_params(m, nuclei, (512, 512), {"radius": [3, 4], "cells": 7})
+    assert mine["radius"] == [3, 4] and mine["cells"] == 7 and "radius_samples" not in mine
+    # timeseries takes the shape keys but has its own frames; masks only the sketch
+    assert "frames" not in simulation_params(m, get_kind("timeseries"), (64, 64), {})
+    assert simulation_params(m, get_kind("masks"), (64, 64), {"masks": "x"}) == {"masks": "x"}
+    with pytest.raises(ParamError, match="calibrate"):
+        simulation_params(m, get_kind("membranes"), (64, 64), {})
+
+
+def test_calibrated_simulation_reproduces_the_measured_sizes(measured_2d):
+    m, _ = measured_2d
+    params = simulation_params(m, get_kind("nuclei"), (256, 256), {})
+    labels = [simulated("nuclei", (256, 256), params, seed=s).labels[0] for s in range(3)]
+    images = [0.1 + 0.6 * (lab > 0) for lab in labels]
+    again = measure_nuclei(images, labels)
+    real = m["properties"]["radius"]["summary"]["median"]
+    assert again["properties"]["radius"]["summary"]["median"] == pytest.approx(real, rel=0.15)
+
+
+def test_sketch_params_keep_explicit_keys(measured_2d):
+    m, _ = measured_2d
+    raw = {"mode": "auto", "blur": 1.0, "brightness": [0.5, 1.0], "falloff": None, "gamma": None}
+    out = sketch_params(m, raw, explicit=[])
+    assert out["mode"] == "centre" and out["blur"] == pytest.approx(m["edge_sigma_px"], abs=1e-3)
+    assert min(out["brightness_samples"]) >= 0.05 and max(out["brightness_samples"]) <= 1
+    kept = sketch_params(m, raw, explicit=["blur", "brightness", "mode"])
+    assert kept["blur"] == 1.0 and "brightness_samples" not in kept and kept["mode"] == "auto"

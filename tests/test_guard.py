@@ -1,0 +1,72 @@
+"""Annotation guard: the ceiling's shape, the capped local mean, and synthesis under the guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from workflow_lib.diffusion.guard import GuardedDenoiser, ceiling, guard_ceiling, local_mean
+from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.synthesis import synthesize
+from workflow_lib.diffusion.unet import UNet
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SCHEDULE = NoiseSchedule.create("cosine", 1000)
+
+
+def disc_objects(shape=(48, 48), centre=(24, 24), radius=6) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) <= radius**2)[None, None]
+
+
+def test_ceiling_is_free_inside_and_falls_to_the_background():
+    objects = disc_objects()
+    c = ceiling(objects, -0.8, 1.0)[0, 0]
+    assert np.all(c[objects[0, 0]] == 1.0)
+    profile = c[24, 31:]                       # from the edge outwards
+    assert np.all(np.diff(profile) <= 1e-6) and profile[-1] == pytest.approx(-0.8, abs=1e-3)
+    assert ceiling(np.zeros((1, 1, 8, 8), bool), -0.5, 1.0).max() == -0.5
+    # [0, 1] statistics map to image units: background 0.1 + 1 x noise 0.05 -> 2 * 0.15 - 1
+    assert guard_ceiling(np.zeros((1, 1, 4, 4), bool), 0.1, 0.05, 1.0, 1.0).max() == pytest.approx(-0.7)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 20, 24), (1, 2, 6, 10, 12)])
+def test_local_mean_is_a_gaussian_blur(shape):
+    x = torch.rand(shape)
+    ours = local_mean(x, 1.0).numpy()
+    ref = ndimage.gaussian_filter(x.numpy(), [0, 0] + [1.0] * (len(shape) - 2), mode="mirror", truncate=3.0)
+    inner = (slice(None), slice(None)) + (slice(3, -3),) * (len(shape) - 2)
+    np.testing.assert_allclose(ours[inner], ref[inner], atol=1e-5)
+
+
+def test_guard_caps_a_hallucinated_blob_and_keeps_the_annotated_one():
+    objects = disc_objects()
+    cap = torch.from_numpy(ceiling(objects, -0.9, 1.0))
+    yy, xx = np.mgrid[:48, :48]
+    annotated = objects[0, 0]
+    extra = ((yy - 10) ** 2 + (xx - 38) ** 2) <= 16        # a nucleus no mask holds
+    target = torch.from_numpy(np.where(annotated | extra, 0.6, -0.95)[None, None].astype(np.float32))
+    t, ab = 300, SCHEDULE.alpha_bar[300].item()
+    x = torch.randn(1, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    predict = lambda x, t: (x - ab**0.5 * target) / (1 - ab) ** 0.5   # eps of x0 = target
+    eps = GuardedDenoiser(predict, SCHEDULE, cap)(x, t)
+    x0 = ((x - (1 - ab) ** 0.5 * eps) / ab**0.5)[0, 0].numpy()
+    assert x0[10, 38] < -0.5                                   # the extra blob is gone
+    np.testing.assert_allclose(x0[annotated], 0.6, atol=1e-4)   # the annotated one untouched
+    assert np.all(local_mean(torch.from_numpy(x0)[None, None], 1.0).numpy()[0, 0] <= cap.numpy()[0, 0] + 2e-2)
+
+
+def test_synthesis_under_the_guard_respects_the_ceiling():
+    torch.manual_seed(0)
+    net = UNet(2, 1, features=4).eval()
+    sketch = np.where(disc_objects(), 0.5, -1.0).astype(np.float32)
+    cap = ceiling(disc_objects(), -0.9, 1.0)
+    params = {"t_start": 300, "sampler": "dpmpp", "steps": 4, "tile": [48, 48], "overlap": 0,
+              "batch": 1, "blur": 1.0, "clip": True}
+    out = synthesize(sketch, net, SCHEDULE, params, torch.device("cpu"), (0,), ceiling=cap)
+    mean = local_mean(torch.from_numpy(out * 2 - 1), 1.0).numpy()
+    assert np.all(mean[~disc_objects()] <= cap[~disc_objects()] + 2e-2)
+    free = synthesize(sketch, net, SCHEDULE, params, torch.device("cpu"), (0,))
+    assert not np.allclose(free, out)                          # the guard did act

@@ -1,0 +1,125 @@
+"""Annotation guard: no object where the labels have none, no object past its mask's edge.
+
+SDEdit alone lets the model draw what real images usually hold: where a sketch is emptier than
+the training images, it fills the background with dim nuclei no mask holds, and it draws
+nuclei a little larger than their masks. The guard wraps the denoiser (samplers still see only
+``denoise(x, t) -> eps``): at every step it takes the model's estimate of the clean image
+``x0``, caps its *local mean* (Gaussian, ``sigma`` pixels) at a ceiling, and hands the samplers
+the noise estimate that belongs to the capped ``x0``:
+
+    x0' = x0 - G_sigma * lam,  lam >= 0 the smallest field with G_sigma * x0' <= ceiling
+    eps' = (x - sqrt(ab) x0') / sqrt(1 - ab)
+
+Only a smooth field is removed, so the background keeps its texture and noise while no blob
+can rise above it. The ceiling (image units, [-1, 1]):
+
+- inside a mask: no cap (1);
+- outside, at distance ``d`` (pixels) from the nearest mask edge:
+  ``background + (1 - background) * 2 * Phi(-d / edge_sigma)``: the fall-off a blurred object
+  edge has, so a nucleus may spread as far as the microscope's blur (``edge_sigma``) but no
+  further, and the far background stays at ``background``.
+
+``background`` is the real images' background level plus a margin (the calibration measures
+both), above the noise of the local mean, so real background texture is never cut.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+import torch
+from scipy import ndimage
+from scipy.special import ndtr
+
+from workflow_lib.diffusion.samplers import Denoiser
+from workflow_lib.diffusion.schedule import NoiseSchedule
+
+
+def ceiling(objects: np.ndarray, background: float, edge_sigma: float) -> np.ndarray:
+    """Ceiling of the local mean, float32 of ``objects``' shape ``(N, C, *S)`` (bool: where
+    the labels have an instance; each (n, c) plane on its own)."""
+    out = np.ones(objects.shape, np.float32)
+    for index in np.ndindex(*objects.shape[:2]):
+        inside = objects[index]
+        if not inside.any():
+            out[index] = background
+            continue
+        d = ndimage.distance_transform_edt(~inside) - 0.5
+        fall = 2.0 * ndtr(-np.maximum(d, 0.0) / max(edge_sigma, 1e-3))
+        out[index] = np.where(inside, 1.0, background + (1.0 - background) * fall)
+    return out
+
+
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    radius = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def local_mean(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur over the spatial axes of (N, C, *S), reflected at the borders."""
+    kernel = _gaussian_kernel(sigma).to(x.device, x.dtype)
+    pad = (len(kernel) - 1) // 2
+    out = x
+    for axis in range(2, x.ndim):
+        moved = out.movedim(axis, -1)
+        shape = moved.shape
+        flat = moved.reshape(-1, 1, shape[-1])
+        mode = "reflect" if shape[-1] > pad else "replicate"
+        flat = torch.nn.functional.pad(flat, (pad, pad), mode=mode)
+        flat = torch.nn.functional.conv1d(flat, kernel.view(1, 1, -1))
+        out = flat.reshape(shape).movedim(-1, axis)
+    return out
+
+
+def cap_local_mean(
+    x0: torch.Tensor, ceiling: torch.Tensor, sigma: float, rounds: int = 60, tol: float = 1e-3
+) -> torch.Tensor:
+    """``x0`` (N, C, *S) in [-1, 1] lowered by a smooth field until its local mean is at most
+    ``ceiling`` (within ``tol``, or what ``rounds`` reach: about 0.01 where clamping at -1
+    leaves few pixels to lower), staying in [-1, 1].
+
+    Projected dual ascent: ``x0' = clamp(x0 - G * lam)`` with a non-negative field ``lam`` grown
+    wherever the local mean ``G * x0'`` still exceeds the ceiling. What is subtracted is itself
+    blurred (``G * lam``), so the texture of ``x0`` survives.
+    """
+    lam = torch.zeros_like(x0)
+    out = x0
+    for _ in range(rounds):
+        excess = local_mean(out, sigma) - ceiling
+        if float(excess.max()) <= tol:
+            break
+        lam = torch.relu(lam + 4.0 * excess)
+        out = (x0 - local_mean(lam, sigma)).clamp(-1.0, 1.0)
+    return out
+
+
+class GuardedDenoiser:
+    """``denoise`` with the annotation guard (module doc); a drop-in :data:`Denoiser`."""
+
+    def __init__(
+        self, denoise: Denoiser, schedule: NoiseSchedule, ceiling: torch.Tensor, sigma: float = 1.0
+    ):
+        self.denoise = denoise
+        self.alpha_bar = schedule.alpha_bar.tolist()
+        self.ceiling = ceiling
+        self.sigma = sigma
+
+    def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        eps = self.denoise(x, t)
+        ab = self.alpha_bar[t]
+        # Clamped first, as the samplers clamp (clip): an estimate beyond [-1, 1] inside a mask
+        # would otherwise lift the local mean next to it out of reach of the cap.
+        x0 = ((x - (1 - ab) ** 0.5 * eps) / ab**0.5).clamp(-1.0, 1.0)
+        return (x - ab**0.5 * cap_local_mean(x0, self.ceiling.to(x0.dtype), self.sigma)) / (1 - ab) ** 0.5
+
+
+def guard_ceiling(
+    objects: np.ndarray, background: float, noise: float, edge_sigma: float, margin: float
+) -> np.ndarray:
+    """:func:`ceiling` from the real images' statistics in [0, 1] units (``background``
+    level, ``noise`` SD) mapped to image units [-1, 1]; ``margin`` in noise SDs."""
+    level = 2.0 * (background + margin * noise) - 1.0
+    return ceiling(objects, float(np.clip(level, -1.0, 1.0)), edge_sigma)
+
