@@ -17,6 +17,7 @@ include: "rules/simulate.smk"
 include: "rules/sketch.smk"
 include: "rules/synthesize.smk"
 include: "rules/evaluate.smk"
+include: "rules/export.smk"
 
 
 rule all:

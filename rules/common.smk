@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from workflow_lib.dataset import split_names
 from workflow_lib.errors import ConfigError
+from workflow_lib.export import FORMATS as EXPORT_FORMATS
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import inputs, layout
 
@@ -31,6 +32,7 @@ wildcard_constraints:
     image=r"[^/]+",
     sim=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     i=r"\d+",
+    format="|".join(EXPORT_FORMATS),
 
 
 def dataset_config(wildcards):
@@ -140,6 +142,16 @@ def simulation_mask(wildcards):
         test = split_names(names, split["val"], split["test"], split["seed"])["test"]
         cfg.check_no_test_masks(wildcards.dataset, wildcards.sim, files, test)
     return {"mask": files[int(wildcards.i) % len(files)]}
+
+
+def dataset_samples(wildcards, template):
+    """``template`` for every sample of every simulation of the job's data set, in the order of
+    rule export_dataset's ``samples`` param."""
+    return [
+        path
+        for sim, cfg in dataset_config(wildcards)["simulations"].items()
+        for path in layout.sample_files(template, wildcards.dataset, sim, cfg["count"])
+    ]
 
 
 def sample_files(template):

@@ -1,5 +1,5 @@
 """Evaluation of synthetic data sets: annotation fidelity, realism and downstream segmentation.
 
 Plain functions over numpy arrays and torch tensors, independent of Snakemake and file I/O
-(except :mod:`workflow_lib.evaluate.data`, which loads the stage outputs).
+(the workflow's stages load the files).
 """

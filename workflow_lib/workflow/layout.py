@@ -28,6 +28,8 @@ REFERENCE = DATASET + "/evaluation/reference.json"
 CALIBRATION = DATASET + "/calibration/calibration.json"
 CALIBRATION_PNG = DATASET + "/calibration/calibration.png"
 
+EXPORT = DATASET + "/export/{format}"
+
 SIMULATION = DATASET + "/{sim}"
 LABELS = SIMULATION + "/labels/{i}.tif"
 LABELS_META = SIMULATION + "/labels/{i}.json"
@@ -131,6 +133,15 @@ def evaluate_targets(config: Config) -> list[str]:
     return [fill(METRICS, dataset=ds, sim=sim) for ds, sim, _ in _simulations(config)]
 
 
+def export_targets(config: Config) -> list[str]:
+    """The export folder of every format of every data set."""
+    return [
+        fill(EXPORT, dataset=ds, format=fmt)
+        for ds in _datasets(config)
+        for fmt in config["datasets"][ds]["export"]["formats"]
+    ]
+
+
 def all_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> list[str]:
     """Everything ``snakemake`` builds by default: every stage's targets."""
     return (
@@ -141,4 +152,5 @@ def all_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> lis
         + sketch_targets(config)
         + synthesize_targets(config)
         + evaluate_targets(config)
+        + export_targets(config)
     )

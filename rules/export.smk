@@ -1,0 +1,27 @@
+rule export_dataset:
+    """Every synthetic pair of a data set -> one training tool's folder layout."""
+    input:
+        labels=lambda wc: dataset_samples(wc, layout.LABELS),
+        images=lambda wc: dataset_samples(wc, layout.IMAGE),
+        meta=lambda wc: dataset_samples(wc, layout.LABELS_META),
+    output:
+        directory(layout.EXPORT),
+    params:
+        samples=lambda wc: [
+            [sim, i, cfg["kind"]]
+            for sim, cfg in dataset_config(wc)["simulations"].items()
+            for i in range(cfg["count"])
+        ],
+        ndim=lambda wc: dataset_config(wc)["ndim"],
+    log:
+        "logs/{dataset}/export/{format}.log",
+    conda:
+        "../envs/simulate.yaml"
+    script:
+        "../scripts/export.py"
+
+
+rule export:
+    """Target: every export format of every data set."""
+    input:
+        layout.export_targets(config),

@@ -1,0 +1,38 @@
+"""Stage of envs/simulate.yaml: a data set's synthetic pairs in a training tool's layout."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from workflow_lib.export import ExportSample, export
+from workflow_lib.io import axes_for, read_tiff
+from workflow_lib.simulate import get_kind
+from workflow_lib.workflow.runner import Job
+
+log = logging.getLogger("cellsynth")
+
+
+def export_dataset(job: Job) -> None:
+    """All samples of every simulation (names ``{sim}_{i}``) -> ``results/{ds}/export/{format}``."""
+    samples = []
+    for (sim, i, kind_name), labels, image, meta in zip(
+        job.params.samples, job.input.labels, job.input.images, job.input.meta
+    ):
+        kind = get_kind(kind_name)
+        axes = axes_for(job.params.ndim, time=kind.time)
+        tracks = None
+        if kind.time:
+            recorded = json.loads(Path(meta).read_text(encoding="utf-8"))["tracks"]
+            tracks = np.asarray(recorded or [], np.int64).reshape(-1, 4)
+        samples.append(ExportSample(
+            f"{sim}_{i}", kind, read_tiff(image, axes=axes)[0], read_tiff(labels, axes=axes)[0],
+            tracks,
+        ))
+    summary = export(job.wildcards.format, samples, job.output[0])
+    log.info("%s export: %d of %d samples, %d files; skipped: %s", summary["format"],
+             summary["exported"], summary["samples"], summary["files"],
+             [s["name"] for s in summary["skipped"]] or "none")
