@@ -14,8 +14,10 @@ measurements of the real training images; keys the user set always win. What is 
 - ``z_scale`` (3D): the median Y/X over Z spread of the nuclei.
 
 Sketches: ``brightness_samples`` (per-nucleus brightness relative to the brightest), the
-``centre`` profile's ``falloff`` and ``gamma`` fitted to the measured radial profile, and
-``blur`` = the measured edge sigma.
+``centre`` profile's ``falloff`` and ``gamma`` fitted to the measured radial profile, ``blur``
+= the measured edge sigma, ``background`` = the real background level and ``cell_range`` from
+just above it to the brightest nuclei's level, so the sketch has the real images' intensities
+(the diffusion model then has no dark void to fill, nor a glow to invent).
 """
 
 from __future__ import annotations
@@ -114,4 +116,15 @@ def sketch_params(
             out["gamma"] = gamma
     if calibration.get("edge_sigma_px") is not None and "blur" not in explicit:
         out["blur"] = round(float(calibration["edge_sigma_px"]), 3)
+    level = float(calibration["background"]["level"])
+    if "background" not in explicit:
+        out["background"] = round(2 * level - 1, 4)
+    if "cell_range" not in explicit:
+        # brightness 1 is the brightest nuclei's mean intensity; the profile's mean over a
+        # nucleus turns that mean into the sketch's peak value
+        shape = np.asarray(profile, float) if profile else np.ones(1)
+        mean_q = float(np.clip(shape.mean() / max(shape.max(), 1e-6), 0.3, 1.0))
+        top = level + float(calibration["brightness_scale"]) / mean_q
+        lo = min(2 * level - 1 + 0.02, 0.9)
+        out["cell_range"] = [round(lo, 4), round(float(np.clip(2 * top - 1, lo + 0.05, 1.0)), 4)]
     return out

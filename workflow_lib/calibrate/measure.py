@@ -27,7 +27,9 @@ pixels, with Z scaled by ``z_scale``):
 Objects touching the image border take part in the density and neighbour statistics only.
 Per image: ``density`` (objects per 10^4 pixels in 2D, 10^6 voxels in 3D) and ``foreground``
 (fraction). Pooled: background level and noise (median and 1.4826 MAD of the pixels at least
-3 pixels from any object), the radial intensity profile (mean relative intensity per depth
+3 pixels from any object; also of their 1-pixel Gaussian local mean, ``noise_local_mean``),
+``brightness_scale`` (the 95th percentile of the nuclei's mean intensity above the background,
+in image units, which ``brightness`` 1 stands for), the radial intensity profile (mean relative intensity per depth
 bin, 0 = rim, 1 = centre) and the edge blur (Gaussian sigma from the 20 %-80 % rise of the
 intensity across object edges: 1.683 sigma for a blurred step).
 """
@@ -108,12 +110,20 @@ def relabelled(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _background(image: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """(median, robust SD, mask) of the pixels at least 3 pixels away from every object."""
-    away = ~ndimage.binary_dilation(labels > 0, iterations=3)
-    values = image[away] if away.any() else image.ravel()
+def _robust(values: np.ndarray) -> tuple[float, float]:
     median = float(np.median(values))
-    return median, _MAD_TO_SD * float(np.median(np.abs(values - median))), away
+    return median, _MAD_TO_SD * float(np.median(np.abs(values - median)))
+
+
+def _background(image: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """(median, robust SD, robust SD of the 1-pixel Gaussian local mean) of the pixels at
+    least 3 pixels away from every object."""
+    away = ~ndimage.binary_dilation(labels > 0, iterations=3)
+    if not away.any():
+        away = np.ones(image.shape, bool)
+    median, noise = _robust(image[away])
+    _, local = _robust(ndimage.gaussian_filter(image, 1.0)[away])
+    return median, noise, local
 
 
 def _shape_stats(labels: np.ndarray, spacing: np.ndarray) -> dict[str, np.ndarray]:
@@ -223,7 +233,7 @@ def measure_nuclei(
     spacing = np.array((s.z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
     per_object: dict[str, list[np.ndarray]] = {k: [] for k in (
         "radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")}
-    density, foreground, bgs, noises, blurs, profiles, weights = [], [], [], [], [], [], []
+    density, foreground, bgs, noises, locals_, blurs, profiles, weights = [], [], [], [], [], [], [], []
     sources = []
     for image, mask in zip(images, masks):
         image = np.asarray(image, np.float32)
@@ -232,9 +242,10 @@ def measure_nuclei(
         per_area = 1e4 if ndim == 2 else 1e6
         density.append(labels.max() / image.size * per_area)
         foreground.append(float(np.mean(labels > 0)))
-        bg, noise, _ = _background(image, labels)
+        bg, noise, local = _background(image, labels)
         bgs.append(bg)
         noises.append(noise)
+        locals_.append(local)
         if labels.max() == 0:
             continue
         stats = _shape_stats(labels, spacing)
@@ -253,7 +264,7 @@ def measure_nuclei(
         weights.append(int(labels.max()))
     pooled = {k: np.concatenate(v) if v else np.zeros(0) for k, v in per_object.items()}
     bright = pooled["brightness"]
-    top = np.percentile(bright, 95) if len(bright) else 1.0
+    top = float(np.percentile(bright, 95)) if len(bright) else 1.0
     pooled["brightness"] = np.clip(bright / max(top, 1e-6), 0.0, None)
     profile = (np.average(profiles, axis=0, weights=weights).tolist() if profiles else None)
     properties = {
@@ -270,7 +281,9 @@ def measure_nuclei(
         "density": {"unit": "objects per 1e4 pixels" if ndim == 2 else "objects per 1e6 voxels",
                     "per_image": [float(d) for d in density], **(_summary(density) or {})},
         "foreground": _summary(foreground),
-        "background": {"level": float(np.median(bgs)), "noise": float(np.median(noises))},
+        "background": {"level": float(np.median(bgs)), "noise": float(np.median(noises)),
+                       "noise_local_mean": float(np.median(locals_))},
+        "brightness_scale": top,
         "edge_sigma_px": float(np.median(blurs)) if blurs else None,
         "radial_profile": profile,
         "properties": properties,

@@ -19,8 +19,10 @@ can rise above it. The ceiling (image units, [-1, 1]):
   edge has, so a nucleus may spread as far as the microscope's blur (``edge_sigma``) but no
   further, and the far background stays at ``background``.
 
-``background`` is the real images' background level plus a margin (the calibration measures
-both), above the noise of the local mean, so real background texture is never cut.
+``background`` is the real images' background level plus ``margin`` standard deviations of
+their background's local mean (the calibration measures both): real background texture stays,
+and what is left of a blob is too faint for a detector to call an object (the completeness
+metric detects objects 4 SDs above the background).
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def guard_ceiling(
     objects: np.ndarray, background: float, noise: float, edge_sigma: float, margin: float
 ) -> np.ndarray:
     """:func:`ceiling` from the real images' statistics in [0, 1] units (``background``
-    level, ``noise`` SD) mapped to image units [-1, 1]; ``margin`` in noise SDs."""
+    level, ``noise``: SD of the background's local mean) mapped to image units [-1, 1];
+    ``margin`` in those SDs."""
     level = 2.0 * (background + margin * noise) - 1.0
     return ceiling(objects, float(np.clip(level, -1.0, 1.0)), edge_sigma)
 

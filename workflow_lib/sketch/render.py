@@ -13,8 +13,9 @@ Exactly what a sketch is (see docs/simulation.md, "Sketch"), per spatial label a
 4. Optional dark nucleoli: per instance a uniform number in ``nucleoli.count`` of discs with
    radius uniform in ``nucleoli.radius``, centred on a random pixel with ``r >= 0.35``, cut to
    the instance; ``v`` is multiplied there by ``nucleoli.intensity``.
-5. Map to the image range: background ``-1``, instance pixels ``lo + (hi - lo) * v`` with
-   ``[lo, hi] = cell_range`` (default [-0.7, 1.0], as the original method).
+5. Map to the image range: background ``background`` (default -1; the calibration sets the
+   real images' level), instance pixels ``lo + (hi - lo) * v`` with ``[lo, hi] = cell_range``
+   (default [-0.7, 1.0], as the original method).
 6. Gaussian blur with ``blur`` (sigma in pixels, one number or one per spatial axis), then clip to
    [-1, 1].
 
@@ -51,6 +52,7 @@ class SketchParams:
     gamma: float | None = None
     brightness: tuple[float, float] = (0.5, 1.0)
     cell_range: tuple[float, float] = (-0.7, 1.0)
+    background: float = -1.0
     nucleoli_count: tuple[int, int] = (0, 0)
     nucleoli_radius: tuple[float, float] = (3.0, 6.0)
     nucleoli_intensity: float = 0.4
@@ -69,6 +71,8 @@ class SketchParams:
                 raise ParamError(name, f"min ({lo}) must be <= max ({hi})")
         if not -1.0 < self.cell_range[0]:
             raise ParamError("cell_range", "min must be > -1 so cells stand out from the background")
+        if not -1.0 <= self.background < self.cell_range[1]:
+            raise ParamError("background", f"must be in [-1, cell_range max), got {self.background}")
 
     def profile(self, mode: str) -> tuple[float, float]:
         """(falloff, gamma) of ``mode`` with nulls replaced by the mode's defaults."""
@@ -139,7 +143,7 @@ def intensity(
 def to_image(v: np.ndarray, cells: np.ndarray, p: SketchParams) -> np.ndarray:
     """Steps 5-6: map values to [-1, 1], blur over the spatial axes, clip (float32)."""
     lo, hi = p.cell_range
-    img = np.where(cells, lo + (hi - lo) * v, -1.0).astype(np.float32)
+    img = np.where(cells, lo + (hi - lo) * v, p.background).astype(np.float32)
     sigma = p.blur
     if np.any(np.asarray(sigma) > 0):
         img = ndimage.gaussian_filter(img, sigma, mode="nearest")

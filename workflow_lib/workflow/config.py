@@ -87,6 +87,7 @@ def sketch_settings(raw: Mapping[str, Any], ndim: int, prefix: str) -> SketchPar
             gamma=raw["gamma"],
             brightness=tuple(raw["brightness"]),
             cell_range=tuple(raw["cell_range"]),
+            background=float(raw["background"]),
             nucleoli_count=tuple(int(v) for v in nucleoli["count"]),
             nucleoli_radius=tuple(nucleoli["radius"]),
             nucleoli_intensity=float(nucleoli["intensity"]),

@@ -105,7 +105,7 @@ def _ceiling(job: Job, ndim: int, shape: tuple[int, ...], guard) -> np.ndarray:
     real = json.loads(Path(job.input.calibration).read_text(encoding="utf-8"))
     edge = real.get("edge_sigma_px") or 1.0
     return guard_ceiling(
-        objects, real["background"]["level"], real["background"]["noise"],
+        objects, real["background"]["level"], real["background"]["noise_local_mean"],
         float(np.hypot(edge, guard["sigma"])), guard["margin"],
     )
 
