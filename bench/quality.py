@@ -1,15 +1,17 @@
 """Quality and time of DDPM from t_start (the original) vs the fast sampler, same sketches.
 
-Synthesises one simulation's sketches twice with the trained model: DDPM (every step from
-t_start) and the data set's configured sampler (e.g. DPM-Solver++ in 10 calls), then runs
-the evaluation protocol on both and prints one table (plus sketch and real rows for scale):
+Synthesises one simulation's sketches with the trained model through the workflow's own
+stages: DDPM (every step from t_start) and the data set's fast sampler at each step count of
+--steps, then runs the evaluation on each and prints one table (plus sketch and real rows for
+scale; completeness columns: unannotated objects in % of the annotated, edge offset in px):
 
     python bench/quality.py --workdir RUN_DIR --dataset nuclei --sim spread [--crop 128]
-        [--limit 1] [--configfile config/config.yaml] [--device auto]
+        [--limit 1] [--steps 2,4,10,20] [--no-ddpm] [--configfile config/config.yaml]
 
-RUN_DIR is a directory where the workflow has run up to `sketch` and `train` (model.pt,
-sketches, labels, prepared real data). --crop cuts sketches to their top-left CROP pixels
-per spatial axis so DDPM's 400 network calls fit a CPU; --limit takes the first N samples.
+RUN_DIR is a directory where the workflow has run up to `sketch`, `calibrate` and `train`
+(model.pt, sketches, labels, calibration, prepared real data). --crop cuts sketches to their
+top-left CROP pixels per spatial axis so DDPM's 400 network calls fit a CPU; --limit takes the
+first N samples.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def crop(array: np.ndarray, size: int | None, ndim: int) -> np.ndarray:
     return array[(Ellipsis,) + (slice(0, size),) * ndim]
 
 
-def row(name: str, nfe, seconds, metrics: dict) -> list[str]:
+def row(name: str, nfe, seconds, metrics: dict, complete: dict | None = None) -> list[str]:
     def fmt(v):
         return "n/a" if v is None else f"{v:.3f}"
 
@@ -59,7 +61,8 @@ def row(name: str, nfe, seconds, metrics: dict) -> list[str]:
     down = metrics.get("downstream", {})
     return [name, "-" if nfe is None else str(nfe), "-" if seconds is None else f"{seconds:.1f}",
             fmt(fid), fmt(real.get("kid")), fmt(real.get("histogram_w1")),
-            fmt(real.get("spectrum_rmse")), fmt(down.get("f1")), fmt(down.get("ap_50_95"))]
+            fmt(real.get("spectrum_rmse")), fmt(down.get("f1")), fmt(down.get("ap_50_95")),
+            fmt((complete or {}).get("unannotated_pct")), fmt((complete or {}).get("boundary_offset_px"))]
 
 
 def main() -> None:
@@ -71,6 +74,10 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", default=None,
+                    help="comma-separated step counts of the fast sampler to compare "
+                         "(default: the config's); DDPM from t_start is always a row")
+    ap.add_argument("--no-ddpm", action="store_true", help="leave out the (slow) DDPM row")
     args = ap.parse_args()
 
     config = load_config(args.configfile)
@@ -92,7 +99,11 @@ def main() -> None:
     real = {"index": layout.index_files(args.dataset), "h5": [], "masks": sorted(masks.values())}
     model = layout.fill(layout.MODEL, dataset=args.dataset)
     fast = ds["synthesis"]
-    samplers = [("ddpm", {**fast, "sampler": "ddpm"}), (fast["sampler"], fast)]
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else [fast["steps"]]
+    samplers = ([] if args.no_ddpm else [("ddpm", {**fast, "sampler": "ddpm"})]) + [
+        (f"{fast['sampler']}-{n}", {**fast, "steps": n}) for n in steps
+    ]
+    calibration = layout.fill(layout.CALIBRATION, dataset=args.dataset)
     rows, details = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -113,17 +124,22 @@ def main() -> None:
             start = time.perf_counter()
             for i in range(count):
                 diffusion.synthesize_image(Job(
-                    Files(model=model, sketch=cropped["sketches"][i]), Files(images[i]),
-                    SimpleNamespace(synthesis=params, device=args.device, require_gpu=False),
+                    Files(model=model, sketch=cropped["sketches"][i],
+                          labels=cropped["labels"][i], calibration=calibration),
+                    Files(images[i]),
+                    SimpleNamespace(synthesis=params, kind=kind.name, device=args.device,
+                                    require_gpu=False),
                     SimpleNamespace(i=str(i)), threads=2,
                 ))
             seconds = time.perf_counter() - start
             out = tmp / f"evaluation-{name}"
             evaluation.evaluate_simulation(Job(
-                Files(**cropped, images=images, **real, reference=reference),
+                Files(**cropped, images=images, **real, reference=reference,
+                      calibration=calibration),
                 Files(metrics=out / "metrics.json",
                       **{fig: out / f"{fig}.png" for fig in layout.EVAL_FIGURES}),
-                SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=eval_config),
+                SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=eval_config,
+                                calibration=ds["calibration"]),
                 wildcards, threads=2,
             ))
             metrics = json.loads((out / "metrics.json").read_text())
@@ -131,7 +147,8 @@ def main() -> None:
             nfe = network_evaluations(params["sampler"], params["t_start"], params["steps"])
             rows.append(row(f"{name} from {params['t_start']}", nfe, seconds,
                             {**metrics, "realism": metrics["realism"]["synthetic"],
-                             "downstream": metrics["downstream"]["synthetic"]}))
+                             "downstream": metrics["downstream"]["synthetic"]},
+                            metrics["completeness"]["synthetic"]))
         reference = json.loads(reference.read_text())
     last = details[samplers[-1][0]]
     rows.append(row("sketch (no diffusion)", None, None,
@@ -141,7 +158,7 @@ def main() -> None:
                      "downstream": reference["downstream_real"]}))
 
     header = ["images", "NFE", "seconds", "fidelity F1", "KID", "hist W1", "spectrum",
-              "down F1@0.5", "down AP50:95"]
+              "down F1@0.5", "down AP50:95", "unannotated %", "edge offset px"]
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
     print(f"{args.dataset}/{args.sim}: {count} sample(s), crop {args.crop}, device {args.device}")
     for r in [header] + rows:

@@ -59,6 +59,10 @@ rule evaluate_simulation:
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
         calibration=lambda wc: dataset_config(wc)["calibration"],
     threads: 2
+    resources:
+        # every sample is held in memory; the time grows with the samples and segmenters
+        mem_mb=lambda wc, input: 2000 + 6 * int(input.size_mb),
+        runtime=lambda wc: 10 + 2 * evaluated_samples(wc),
     log:
         "logs/{dataset}/{sim}/evaluate.log",
     benchmark:

@@ -56,6 +56,8 @@ def test_slurm_profile_settings():
         assert res["gpu"] == 1, rule
         for key in ("cpus_per_gpu", "mem_mb", "runtime"):
             assert isinstance(res[key], int) and res[key] > 0, f"{rule}.{key}"
+        # the job runs as many torch threads as it has CPUs: none idle, none oversubscribed
+        assert p["set-threads"][rule] == res["cpus_per_gpu"], rule
     # The plugin rejects GPU requests smuggled into slurm_extra.
     for res in [p.get("default-resources", {}), *p["set-resources"].values()]:
         assert not re.search(r"--(gres|gpus)", str(res.get("slurm_extra", ""))), res
@@ -87,6 +89,11 @@ def test_slurm_dry_run_three_datasets(tmp_path):
             assert res.get("cpus_per_gpu") == str(want["cpus_per_gpu"]), (rule, res)
             assert res.get("mem_mb") == str(want["mem_mb"]), (rule, res)
             assert res.get("runtime") == str(want["runtime"]), (rule, res)
+        elif rule == "evaluate_simulation":
+            # scaled to what it reads: known once its inputs exist (a dry-run says <TBD>)
+            assert res.get("gpu", "0") == "0", (rule, res)
+            mem = res.get("mem_mb")
+            assert mem == "<TBD>" or int(mem) >= 2000, (rule, res)
         else:
             assert res.get("gpu", "0") == "0", (rule, res)
             assert "gres" not in res, (rule, res)

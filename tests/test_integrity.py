@@ -1,0 +1,107 @@
+"""Integrity of a run under faults and bad input, end to end: an image never outlives the labels
+it was made from, outputs are readable by the group, deleted files come back, bad settings and
+leaking masks stop a dry-run with the key's name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+from helpers import load_config, run_snakemake, snakemake_command, write_raw_images
+
+pytestmark = pytest.mark.e2e
+
+LABELS, SKETCH, IMAGE = (f"results/a/sim/{stage}/0.tif" for stage in ("labels", "sketches", "images"))
+
+
+def _spatial(path) -> tuple[int, ...]:
+    return tifffile.imread(path).shape[-2:]
+
+
+def test_new_labels_after_a_killed_sketch_job_get_their_own_image(pipeline_copy):
+    """The issue's scenario: change a simulation, kill -9 its sketch job, rerun."""
+    root, config = pipeline_copy
+    sim = config["datasets"]["a"]["simulations"]["sim"]
+    sim["shape"] = [1536, 1536]
+    sim["params"] = {"cells": [300, 320], "radius": [5, 7]}
+    proc = subprocess.Popen(
+        snakemake_command(root, config, "synthesize", lock=True),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log = root / "logs/a/sim/sketch/0.log"
+    started = log.stat().st_mtime if log.exists() else 0.0
+    try:
+        deadline = time.monotonic() + 300
+        while not (log.exists() and log.stat().st_mtime > started):
+            assert proc.poll() is None, "snakemake ended before the sketch job could be killed"
+            assert time.monotonic() < deadline, "the sketch job did not start within 300 s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    run_snakemake(root, config, "--unlock", lock=True)
+    rerun = run_snakemake(root, config, "synthesize", "--rerun-incomplete", lock=True)
+    assert "Nothing to be done" not in rerun.stdout
+    assert _spatial(root / LABELS) == _spatial(root / SKETCH) == _spatial(root / IMAGE) == (1536, 1536)
+
+
+def test_new_labels_rebuild_a_missing_sketch_and_the_image(pipeline_copy):
+    """Deterministic form of the scenario: new labels, the sketch gone, the old image left."""
+    root, config = pipeline_copy
+    config["datasets"]["a"]["simulations"]["sim"]["shape"] = [64, 64]
+    run_snakemake(root, config, LABELS)
+    (root / SKETCH).unlink()
+    assert _spatial(root / IMAGE) == (48, 48)            # the old image of the old labels
+    run_snakemake(root, config, "synthesize")
+    assert _spatial(root / IMAGE) == _spatial(root / SKETCH) == (64, 64)
+
+
+def test_outputs_are_readable_by_the_group(pipeline_copy):
+    root, config = pipeline_copy
+    old = os.umask(0o022)
+    try:
+        run_snakemake(root, config, "synthesize", "--forcerun", "simulate_sample", "convert_image")
+    finally:
+        os.umask(old)
+    files = [p for p in (root / "results/a").rglob("*") if p.is_file()
+             and p.stat().st_mtime > (root / "config.yaml").stat().st_mtime]
+    assert files and {oct(p.stat().st_mode & 0o777) for p in files} == {"0o644"}
+
+
+def test_prepare_rebuilds_a_deleted_converted_image(pipeline_copy):
+    root, config = pipeline_copy
+    (root / "results/a/h5/img0.h5").unlink()
+    run_snakemake(root, config, "prepare")
+    assert (root / "results/a/h5/img0.h5").is_file()
+
+
+def _tiny(tmp_path) -> dict:
+    write_raw_images(tmp_path / "raw", n=2, shape=(48, 48))
+    return load_config("tiny")
+
+
+def test_bad_simulation_params_stop_a_dry_run(tmp_path):
+    config = _tiny(tmp_path)
+    config["datasets"]["tiny"]["simulations"]["sim"]["params"]["radius"] = -2
+    proc = run_snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0
+    assert "config key 'datasets.tiny.simulations.sim.params.radius': must be >= 1" in proc.stdout
+
+
+def test_a_mask_of_a_test_image_is_refused(tmp_path):
+    config = _tiny(tmp_path)
+    (tmp_path / "masks").mkdir()
+    for k in range(2):   # one mask per real image, named like it: one of them is a test image
+        tifffile.imwrite(tmp_path / f"masks/img{k}.tif", np.eye(48, dtype=np.uint16))
+    config["datasets"]["tiny"]["simulations"]["annotated"] = {
+        "kind": "masks", "count": 1, "shape": [48, 48], "params": {"masks": "masks/*.tif"}}
+    proc = run_snakemake(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0
+    assert "simulations.annotated.params.masks" in proc.stdout and "leaks the answer" in proc.stdout
