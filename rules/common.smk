@@ -1,3 +1,4 @@
+import copy
 import functools
 import os
 import sys
@@ -20,7 +21,9 @@ if not workflow.overwrite_configfiles:
 
 
 SKETCH_EXPLICIT = cfg.explicit_sketch_keys(config)
+AS_WRITTEN = copy.deepcopy(dict(config))
 validate(config, "../config/config.schema.yaml")
+cfg.fill_3d_defaults(config, AS_WRITTEN)
 cfg.check(config)
 config["datasets"] = cfg.sorted_keys(config["datasets"])
 
@@ -154,8 +157,14 @@ def dataset_samples(wildcards, template):
     ]
 
 
-def sample_files(template):
-    """Rule input: ``template`` for every sample of the job's simulation."""
-    return lambda wc: layout.sample_files(
-        template, wc.dataset, wc.sim, sim_config(wc)["count"]
+def evaluated_samples(wildcards):
+    """How many samples of the job's simulation the evaluation reads (evaluation.max_samples)."""
+    return min(
+        sim_config(wildcards)["count"],
+        dataset_config(wildcards)["evaluation"]["max_samples"],
     )
+
+
+def sample_files(template):
+    """Rule input: ``template`` for every evaluated sample of the job's simulation."""
+    return lambda wc: layout.sample_files(template, wc.dataset, wc.sim, evaluated_samples(wc))

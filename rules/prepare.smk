@@ -11,6 +11,8 @@ rule convert_image:
         h5_dataset=lambda wc: dataset_config(wc)["h5_dataset"],
         normalize=lambda wc: dataset_config(wc)["normalize"],
         rescale=lambda wc: dataset_config(wc)["rescale"],
+        # microns, overriding the image's metadata; written as element_size_um
+        pixel_size=lambda wc: dataset_config(wc)["pixel_size"],
     log:
         "logs/{dataset}/convert/{image}.log",
     benchmark:

@@ -12,6 +12,10 @@ rule simulate_sample:
         params=lambda wc: sim_config(wc)["params"],
         seed=lambda wc: sim_config(wc)["seed"],
         calibrate=lambda wc: sim_config(wc)["calibrate"],
+        # the data set's pixel size ([Z,] Y, X microns, or None): the config's pixel_size over
+        # its first image's metadata, read here once per run; sketches, images and exports
+        # take it from the labels
+        pixel_size=lambda wc: cfg.pixel_size_um(dataset_config(wc), images_of(wc.dataset)),
     log:
         "logs/{dataset}/{sim}/simulate/{i}.log",
     benchmark:

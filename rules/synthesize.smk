@@ -2,7 +2,8 @@ rule synthesize_image:
     """One sketch -> one synthetic image (SDEdit, tiles blended at every step)."""
     input:
         unpack(guard_inputs),
-        model=layout.MODEL,
+        # the data set's own model, or the file its model.from names (no train_model job)
+        model=lambda wc: layout.model_path(config, wc.dataset),
         sketch=layout.SKETCH,
         # the labels the sketch was made from: new labels rerun synthesis (and their sketch,
         # even when a killed sketch job left it missing), so an image never outlives its labels
@@ -11,6 +12,8 @@ rule synthesize_image:
         layout.IMAGE,
     params:
         synthesis=lambda wc: dataset_config(wc)["synthesis"],
+        # what the model must have been trained on (ndim, channels, normalize): checked on load
+        model_fit=lambda wc: cfg.model_fit(wc.dataset, dataset_config(wc)),
         kind=lambda wc: sim_config(wc)["kind"],
         device=config["device"],
         require_gpu=config["require_gpu"],

@@ -203,3 +203,82 @@ def test_time_series_rejected():
 def test_histogram_percentiles_match_numpy(data, q):
     arr = np.array(data, dtype=np.uint16)
     np.testing.assert_allclose(percentiles(arr, *q), np.percentile(arr, q), rtol=1e-9, atol=1e-6)
+
+
+# --- physical pixel size: metadata, config override, rescale -> element_size_um ---------------
+
+def _imagej(path, array, axes, xy=0.5, z=None):
+    meta = {"axes": axes, "unit": "um", **({"spacing": z} if z is not None else {})}
+    tifffile.imwrite(path, array, imagej=True, resolution=(1 / xy, 1 / xy), metadata=meta)
+
+
+def _size(path):
+    attrs = _read(path)[1]
+    size = attrs.get("element_size_um")
+    return (None if size is None else size.tolist()), attrs.get("pixel_size_source")
+
+
+def test_imagej_pixel_size_reaches_the_h5(tmp_path):
+    _imagej(tmp_path / "a.tif", _ramp((40, 50)), "YX", xy=0.5)
+    attrs = convert_image(tmp_path / "a.tif", tmp_path / "a.h5", ndim=2, channels=[0])
+    assert attrs["element_size_um"].tolist() == [0.5, 0.5]
+    assert _size(tmp_path / "a.h5") == ([0.5, 0.5], "ImageJ metadata")
+    # rescale zooms the image, so its pixels shrink by the factor
+    convert_image(tmp_path / "a.tif", tmp_path / "b.h5", ndim=2, channels=[0], rescale=[1, 2])
+    assert _size(tmp_path / "b.h5")[0] == [0.5, 0.25]
+
+
+def test_3d_imagej_and_ome_sizes(tmp_path):
+    _imagej(tmp_path / "v.tif", _ramp((5, 2, 16, 16)), "ZCYX", xy=0.5, z=2.0)
+    convert_image(tmp_path / "v.tif", tmp_path / "v.h5", ndim=3, channels=[1],
+                  rescale=[4, 1, 1])
+    assert _size(tmp_path / "v.h5") == ([0.5, 0.5, 0.5], "ImageJ metadata")
+    tifffile.imwrite(tmp_path / "o.ome.tif", _ramp((5, 16, 16)), metadata={
+        "axes": "ZYX", "PhysicalSizeX": 0.3, "PhysicalSizeY": 0.3, "PhysicalSizeZ": 1.2})
+    convert_image(tmp_path / "o.ome.tif", tmp_path / "o.h5", ndim=3, channels=[0])
+    assert _size(tmp_path / "o.h5") == ([1.2, 0.3, 0.3], "OME-XML")
+
+
+def test_config_pixel_size_wins_over_metadata(tmp_path):
+    _imagej(tmp_path / "a.tif", _ramp((40, 50)), "YX", xy=0.5)
+    convert_image(tmp_path / "a.tif", tmp_path / "a.h5", ndim=2, channels=[0], pixel_size_um=0.2)
+    assert _size(tmp_path / "a.h5") == ([0.2, 0.2], "config pixel_size")
+    _imagej(tmp_path / "v.tif", _ramp((5, 16, 16)), "ZYX", xy=0.5, z=2.0)
+    convert_image(tmp_path / "v.tif", tmp_path / "v.h5", ndim=3, channels=[0],
+                  pixel_size_um=[3, 0.2, 0.1])
+    assert _size(tmp_path / "v.h5") == ([3.0, 0.2, 0.1], "config pixel_size")
+    # one number is Y/X only: Z still from the metadata
+    convert_image(tmp_path / "v.tif", tmp_path / "w.h5", ndim=3, channels=[0], pixel_size_um=0.2)
+    assert _size(tmp_path / "w.h5") == ([2.0, 0.2, 0.2], "config pixel_size + ImageJ metadata")
+
+
+def test_no_metadata_writes_no_size(tmp_path, caplog):
+    tifffile.imwrite(tmp_path / "a.tif", _ramp((40, 50)))  # no ImageJ/OME metadata
+    tifffile.imwrite(tmp_path / "u.tif", _ramp((40, 50)), imagej=True)  # ImageJ, uncalibrated
+    for name in ("a", "u"):
+        with caplog.at_level("INFO", logger="cellsynth"):
+            attrs = convert_image(tmp_path / f"{name}.tif", tmp_path / f"{name}.h5", ndim=2,
+                                  channels=[0])
+        assert "element_size_um" not in attrs and _size(tmp_path / f"{name}.h5") == (None, None)
+    assert "no pixel size" in caplog.text
+    # a 3D stack whose Z step nobody states gets no size at all (never a guessed 1 um)
+    tifffile.imwrite(tmp_path / "o.ome.tif", _ramp((5, 16, 16)), metadata={
+        "axes": "ZYX", "PhysicalSizeX": 0.3, "PhysicalSizeY": 0.3})
+    convert_image(tmp_path / "o.ome.tif", tmp_path / "o.h5", ndim=3, channels=[0])
+    assert _size(tmp_path / "o.h5") == (None, None)
+
+
+@pytest.mark.parametrize("axes,shape,sizes,expected", [
+    ("ZYX", (4, 16, 16), [2.0, 0.5, 0.5], [2.0, 0.5, 0.5]),
+    ("CZYX", (1, 4, 16, 16), [1.0, 2.0, 0.5, 0.5], [2.0, 0.5, 0.5]),  # one per array axis
+    ("CZYX", (1, 4, 16, 16), [2.0, 0.5, 0.5], [2.0, 0.5, 0.5]),  # one per spatial axis
+    ("ZYX", (4, 16, 16), [0.5, 0.5], None),  # fits neither: ignored
+])
+def test_h5_element_size_um(tmp_path, axes, shape, sizes, expected):
+    with h5py.File(tmp_path / "in.h5", "w") as f:
+        f["raw"] = _ramp(shape)
+        f["raw"].attrs["element_size_um"] = sizes
+        f["raw"].attrs["axes"] = axes
+    convert_image(tmp_path / "in.h5", tmp_path / "out.h5", ndim=3, channels=[0], h5_dataset="raw")
+    assert _size(tmp_path / "out.h5")[0] == expected
+

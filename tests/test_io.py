@@ -8,7 +8,10 @@ import pytest
 import tifffile
 
 from workflow_lib.errors import InputError
-from workflow_lib.io import OutputError, atomic_path, read_h5, read_tiff, write_h5, write_tiff
+from workflow_lib.io import (
+    OutputError, atomic_path, read_h5, read_h5_header, read_tiff, read_tiff_pixel_size,
+    read_tiff_spacing, write_h5, write_tiff,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,3 +76,76 @@ def test_tiff_rejects_bad_dtype_and_axes(tmp_path):
         write_tiff(tmp_path / "a.tif", np.zeros((2, 2), np.float64), "YX")
     with pytest.raises(ValueError):
         write_tiff(tmp_path / "a.tif", np.zeros((2, 2), np.uint8), "CYX")
+
+
+@pytest.mark.parametrize("axes,shape,spacing", [
+    ("YX", (8, 9), (0.5, 0.25)), ("CYX", (2, 8, 9), (0.5, 0.5)),
+    ("CZYX", (2, 4, 8, 9), (2.0, 0.5, 0.5)), ("TCZYX", (3, 1, 4, 8, 9), (1.5, 0.65, 0.65)),
+])
+def test_tiff_spacing_is_imagej_calibration(tmp_path, axes, shape, spacing):
+    write_tiff(tmp_path / "a.tif", np.zeros(shape, np.uint16), axes, spacing=spacing)
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:  # what Fiji reads
+        assert tif.imagej_metadata["unit"] == "um"
+        x_res, y_res = tif.pages[0].resolution  # pixels per micron
+        assert (1 / y_res, 1 / x_res) == pytest.approx(spacing[-2:])
+        assert tif.imagej_metadata.get("spacing") == (spacing[0] if "Z" in axes else None)
+    assert read_tiff_spacing(tmp_path / "a.tif", len(spacing)) == pytest.approx(spacing)
+    assert read_tiff(tmp_path / "a.tif", axes=axes)[0].shape == shape
+
+
+def test_tiff_without_spacing_states_no_size(tmp_path):
+    write_tiff(tmp_path / "a.tif", np.zeros((1, 8, 9), np.float32), "CYX")
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        assert "unit" not in tif.imagej_metadata  # resolution 1 without a unit: uncalibrated
+    assert read_tiff_pixel_size(tmp_path / "a.tif") == ({}, "")
+    assert read_tiff_spacing(tmp_path / "a.tif", 2) is None
+
+
+def test_tiff_spacing_must_fit_the_spatial_axes(tmp_path):
+    with pytest.raises(ValueError, match="does not fit"):
+        write_tiff(tmp_path / "a.tif", np.zeros((1, 8, 9), np.float32), "CYX", spacing=(1, 1, 1))
+    with pytest.raises(ValueError, match="positive"):
+        write_tiff(tmp_path / "a.tif", np.zeros((8, 9), np.float32), "YX", spacing=(0, 1))
+    assert not (tmp_path / "a.tif").exists()
+
+
+# ImageJ escapes non-ASCII units in its description: µm is written \u00B5m
+@pytest.mark.parametrize("unit,scale", [("um", 1), ("micron", 1), ("\\u00B5m", 1), ("nm", 1e-3),
+                                        ("mm", 1e3)])
+def test_imagej_units(tmp_path, unit, scale):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((3, 8, 9), np.uint16), imagej=True,
+                     resolution=(2, 4), metadata={"axes": "ZYX", "unit": unit, "spacing": 3})
+    sizes, source = read_tiff_pixel_size(tmp_path / "a.tif")
+    assert source == "ImageJ metadata"
+    assert sizes == pytest.approx({"X": 0.5 * scale, "Y": 0.25 * scale, "Z": 3 * scale})
+
+
+def test_imagej_stack_without_spacing_has_imagej_default_z_step(tmp_path):
+    """ImageJ leaves `spacing` out when the Z step is 1 unit."""
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((3, 8, 9), np.uint16), imagej=True,
+                     resolution=(2, 2), metadata={"axes": "ZYX", "unit": "micron"})
+    assert read_tiff_pixel_size(tmp_path / "a.tif")[0] == {"X": 0.5, "Y": 0.5, "Z": 1.0}
+
+
+def test_ome_physical_sizes(tmp_path):
+    tifffile.imwrite(tmp_path / "a.ome.tif", np.zeros((3, 8, 9), np.uint16), metadata={
+        "axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,  # unit: OME's default, um
+        "PhysicalSizeZ": 2000, "PhysicalSizeZUnit": "nm"})
+    sizes, source = read_tiff_pixel_size(tmp_path / "a.ome.tif")
+    assert source == "OME-XML" and sizes == pytest.approx({"X": 0.5, "Y": 0.5, "Z": 2.0})
+
+
+def test_plain_tiff_resolution_is_not_a_pixel_size(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 9), np.uint16), resolution=(72, 72),
+                     resolutionunit="INCH")  # a screen's dpi, not a microscope's pixel
+    assert read_tiff_pixel_size(tmp_path / "a.tif") == ({}, "")
+
+
+def test_read_h5_header_reads_no_data(tmp_path):
+    write_h5(tmp_path / "a.h5", {"data/image": np.zeros((1, 4, 5), np.float32)},
+             {"element_size_um": np.array([0.5, 0.5])})
+    shape, attrs = read_h5_header(tmp_path / "a.h5")
+    assert shape == (1, 4, 5) and attrs["element_size_um"].tolist() == [0.5, 0.5]
+    with pytest.raises(InputError, match="has no dataset"):
+        read_h5_header(tmp_path / "a.h5", "data/label")
+

@@ -52,7 +52,8 @@ def test_bad_image_fails_with_clear_message(tmp_path):
         ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 4}}}, "ndim"),
         ({"datasets": {"tiny": {"images": "x/*.tif", "channels": "0"}}}, "channels"),
         ({"datasets": {"tiny": {"images": "x/*.tif", "split": {"val": 2}}}}, "val"),
-        ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 3}}}, "patch_size"),
+        ({"datasets": {"tiny": {"images": "x/*.tif", "ndim": 3, "model": {"patch_size": [32, 32]}}}},
+         "patch_size"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, config, message):

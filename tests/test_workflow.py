@@ -189,3 +189,33 @@ def test_scripts_are_thin():
         text = path.read_text()
         assert re.search(r"run_script\(snakemake, \w+\.\w+\)", text), path
         assert len(text.splitlines()) <= 10, path
+
+
+def test_3d_data_sets_get_3d_sizes_unless_set():
+    raw = {"datasets": {"v": {"images": "x", "ndim": 3, "simulations": {"s": {"kind": "nuclei"}}},
+                        "w": {"images": "x", "ndim": 3, "model": {"patch_size": [16, 64, 64]}},
+                        "p": {"images": "x"}}}
+    import copy
+    config = copy.deepcopy(raw)
+    validate(config, SCHEMA)
+    cfg.fill_3d_defaults(config, raw)
+    cfg.check(config)
+    v, w, p = (config["datasets"][k] for k in "vwp")
+    assert v["model"]["patch_size"] == v["synthesis"]["tile"] == [32, 128, 128]
+    assert v["simulations"]["s"]["shape"] == [64, 256, 256]
+    assert w["model"]["patch_size"] == [16, 64, 64] and w["synthesis"]["tile"] == [32, 128, 128]
+    assert len(p["model"]["patch_size"]) == 2 and len(p["synthesis"]["tile"]) == 2
+
+
+def test_evaluation_reads_at_most_max_samples(tmp_path):
+    from helpers import load_config, run_snakemake, write_raw_images
+
+    write_raw_images(tmp_path / "raw", n=2, shape=(48, 48))
+    config = load_config("tiny")
+    ds = config["datasets"]["tiny"]
+    ds["simulations"]["sim"]["count"] = 3
+    ds["evaluation"]["max_samples"] = 2
+    out = run_snakemake(tmp_path, config, "-n", "evaluate").stdout
+    block = out[out.index("rule evaluate_simulation:"):]
+    inputs_line = next(line for line in block.splitlines() if line.strip().startswith("input:"))
+    assert "images/1.tif" in inputs_line and "images/2.tif" not in inputs_line

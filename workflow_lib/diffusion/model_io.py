@@ -1,7 +1,13 @@
-"""model.pt: the weights plus the config that made them, loadable with ``weights_only=True``."""
+"""model.pt: the weights plus the config that made them, loadable with ``weights_only=True``.
+
+Beside it, ``model.md``: a short model card (:func:`model_card`) written from the same metadata.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +29,8 @@ def save_model(path: str | Path, net: UNet, meta: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
-def load_model(path: str | Path, device: torch.device) -> tuple[UNet, dict[str, Any]]:
-    """Load a model.pt onto ``device`` in eval mode; return ``(net, meta)``.
+def read_model(path: str | Path) -> dict[str, Any]:
+    """The payload of a model.pt on the CPU: ``{"format", "unet", "meta", "state_dict"}``.
 
     Raises :class:`InputError` naming the file when it is missing or not a cellsynth model.
     """
@@ -34,6 +40,16 @@ def load_model(path: str | Path, device: torch.device) -> tuple[UNet, dict[str, 
     payload = load_tensors(path, "cpu")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(path, f"not a cellsynth model (expected format '{FORMAT}')")
+    return payload
+
+
+def load_model(path: str | Path, device: torch.device) -> tuple[UNet, dict[str, Any]]:
+    """Load a model.pt onto ``device`` in eval mode; return ``(net, meta)``.
+
+    Raises :class:`InputError` naming the file when it is missing or not a cellsynth model.
+    """
+    path = Path(path)
+    payload = read_model(path)
     net = build_unet(payload["unet"])
     try:
         net.load_state_dict(payload["state_dict"])
@@ -63,3 +79,74 @@ def load_tensors(path: Path, map_location: str | torch.device) -> Any:
 def schedule_of(meta: dict[str, Any]) -> NoiseSchedule:
     """The noise schedule a model was trained with."""
     return NoiseSchedule.create(meta["model"]["schedule"], meta["model"]["timesteps"])
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex): identifies the weights a fine-tuning started from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """The cellsynth and torch versions, recorded in model.pt."""
+    try:
+        cellsynth = importlib.metadata.version("cellsynth")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        cellsynth = "unknown"
+    return {"cellsynth": cellsynth, "torch": str(torch.__version__)}  # TorchVersion: not plain
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def model_card(meta: dict[str, Any], model_path: str) -> str:
+    """A short Markdown model card of a model.pt (``meta`` as :func:`save_model` stores it):
+    what data, config, steps, losses, versions, and how to reuse it."""
+    norm = meta.get("normalize") or {}
+    init = meta.get("init_from")
+    loss = meta.get("loss") or {}
+    files = meta.get("train_files", [])
+    ver = meta.get("versions", {})
+    size = meta.get("pixel_size")
+    lines = [
+        f"# Model card: {meta.get('dataset', 'cellsynth model')}",
+        "",
+        f"Denoising diffusion model (DDPM U-Net, {meta['ndim']}D, {meta['channels']} channel(s)) "
+        "trained by cellsynth. Weights: `model.pt` (the EMA of the weights; load with "
+        "`torch.load(..., weights_only=True)` or `workflow_lib.diffusion.model_io.load_model`).",
+        "",
+        "## Data",
+        f"- train images ({len(files)}): {', '.join(files) if files else 'none'}",
+        f"- normalisation: percentiles {norm.get('lower')} -> 0, {norm.get('upper')} -> 1",
+        "- pixel size: " + (f"{size} um ([Z,] Y, X)" if size is not None else "unknown"),
+        "",
+        "## Training",
+        f"- steps: {meta.get('steps')}"
+        + (f", fine-tuned from `{init['path']}` (sha256 {init['sha256'][:12]})" if init else ""),
+        f"- final loss: train {_number(loss.get('train'))} (mean of the last "
+        f"{loss.get('train_steps', 'few')} steps), "
+        f"validation {_number(loss.get('val'))} (EMA weights)",
+        f"- versions: cellsynth {ver.get('cellsynth', 'unknown')}, "
+        f"torch {ver.get('torch', 'unknown')}",
+        f"- resume hash: {meta.get('hash')}",
+        "",
+        "## Config (`model:` block)",
+        "```json",
+        json.dumps(meta.get("model", {}), indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Reuse",
+        "Synthesise another data set with this model, without training (its `ndim`, number of "
+        "`channels` and `normalize` percentiles must match the above):",
+        "```yaml",
+        "    model:",
+        f"      from: {model_path}",
+        "```",
+        f"or fine-tune it on the other data set's images: `model: {{init_from: {model_path}}}`.",
+        "",
+    ]
+    return "\n".join(lines)

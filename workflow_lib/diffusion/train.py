@@ -2,7 +2,9 @@
 
 Every step draws its patches, timesteps and noise from generators seeded by (seed, step), and
 checkpoints hold the optimiser and EMA states, so a run resumed from a checkpoint continues
-exactly as the uninterrupted run would have (on the same device).
+exactly as the uninterrupted run would have (on the same device). Nothing depends on the total
+step count, so raising ``train.steps`` continues from the last checkpoint: its hash leaves out
+the keys of :data:`RESUME_FREE`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from workflow_lib.io import atomic_path
 log = logging.getLogger("cellsynth")
 
 CHECKPOINT = "last.pt"
+#: ``model.train`` keys that do not change what the weights learn up to a given step: a
+#: checkpoint resumes across changes of these (more steps continue training).
+RESUME_FREE = ("steps", "checkpoint_every", "val_every", "val_batches")
 # Seed stream tags, so training steps and validation never share random numbers.
 _TRAIN, _VAL = 0, 1
 
@@ -44,8 +49,19 @@ class History:
 
 
 def config_hash(meta: Mapping[str, Any]) -> str:
-    """Fingerprint of everything that shapes a training run; a checkpoint resumes only on a match."""
+    """Fingerprint of a plain mapping (sorted JSON)."""
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resume_hash(meta: Mapping[str, Any]) -> str:
+    """Fingerprint of what shapes the weights learnt so far: ``meta`` without the
+    :data:`RESUME_FREE` keys of ``meta["model"]["train"]``. A checkpoint resumes only on a match."""
+    learnt = dict(meta)
+    model = learnt.get("model")
+    if isinstance(model, Mapping) and isinstance(model.get("train"), Mapping):
+        train = {k: v for k, v in model["train"].items() if k not in RESUME_FREE}
+        learnt["model"] = {**model, "train": train}
+    return config_hash(learnt)
 
 
 def _batch(
@@ -66,8 +82,10 @@ class Trainer:
 
     ``model_cfg`` is the data set's ``model`` config block (patch_size, features, levels,
     timesteps, schedule, train: steps, batch_size, lr, seed, ema, checkpoint_every, val_every,
-    val_batches, augment); ``meta`` the plain dict stored with checkpoints and the model
-    (its hash decides whether a checkpoint may be resumed).
+    val_batches, augment); ``meta`` a plain dict of everything that shapes what is learnt
+    (:func:`resume_hash` of it decides whether a checkpoint may be resumed; ``also_resume``:
+    further hashes accepted, e.g. of checkpoints written before the hash left out the step
+    count). ``init``: a state dict to start from (fine-tuning) instead of random weights.
     """
 
     def __init__(
@@ -77,15 +95,21 @@ class Trainer:
         channels: int,
         meta: Mapping[str, Any],
         device: torch.device,
+        init: Mapping[str, torch.Tensor] | None = None,
+        also_resume: Sequence[str] = (),
     ):
         self.cfg = model_cfg
         self.train_cfg = model_cfg["train"]
         self.meta = dict(meta)
-        self.hash = config_hash(self.meta)
+        self.hash = resume_hash(self.meta)
+        self.also_resume = tuple(also_resume)
         self.device = device
         self.schedule = NoiseSchedule.create(model_cfg["schedule"], model_cfg["timesteps"])
         torch.manual_seed(self.train_cfg["seed"])
-        self.net = UNet(spatial_dims, channels, model_cfg["features"], model_cfg["levels"]).to(device)
+        self.net = UNet(spatial_dims, channels, model_cfg["features"], model_cfg["levels"])
+        if init is not None:
+            self.net.load_state_dict(init)
+        self.net.to(device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = torch.optim.RAdam(self.net.parameters(), lr=self.train_cfg["lr"])
         self.amp = autocast_dtype(device)
@@ -118,7 +142,7 @@ class Trainer:
             log.warning("checkpoint %s; training from scratch", exc)
             return False
         found = state.get("hash") if isinstance(state, dict) else None
-        if found != self.hash:
+        if found != self.hash and found not in self.also_resume:
             log.warning(
                 "checkpoint %s was made with another config (hash %s, now %s); training from scratch",
                 path, found, self.hash,
@@ -130,7 +154,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.history = History(**state["history"])
         self.step = int(state["step"])
-        log.info("resumed from %s at step %d", path, self.step)
+        log.info("resumed at step %d from %s", self.step, path)
         return True
 
     def _loss(self, net: UNet, xt: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -155,15 +179,27 @@ class Trainer:
         val: PatchSampler | None,
         checkpoint: Path,
         progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
+        refresh: Callable[["Trainer"], None] | None = None,
     ) -> None:
         """Train up to ``train.steps``, resuming from ``checkpoint`` where possible.
 
         Validation loss (EMA weights, fixed patches/timesteps/noise from ``val``) every
         ``val_every`` steps and at the end; a checkpoint every ``checkpoint_every`` steps.
+        ``refresh(trainer)`` (e.g. redraw the figures) every ``val_every`` steps before the end.
+        A checkpoint at or past ``train.steps`` ends the run at once with its weights.
         """
         cfg = self.train_cfg
         seed, n = cfg["seed"], cfg["batch_size"]
-        self.try_resume(checkpoint)
+        if self.try_resume(checkpoint) and self.step >= cfg["steps"]:
+            if self.step > cfg["steps"]:
+                log.info(
+                    "train.steps (%d) is below the checkpoint's step %d: finishing at once with "
+                    "the checkpoint's weights (%d steps trained)",
+                    cfg["steps"], self.step, self.step,
+                )
+            else:
+                log.info("training had already reached train.steps (%d)", self.step)
+            return
         val_batches = [
             _batch(val, self.schedule, n, (seed, _VAL, i)) for i in range(cfg["val_batches"])
         ] if val is not None else []
@@ -187,3 +223,6 @@ class Trainer:
                 )
             if self.step % cfg["checkpoint_every"] == 0 or last:
                 self.save_checkpoint(checkpoint)
+            if refresh is not None and self.step % cfg["val_every"] == 0 and not last:
+                refresh(self)
+                self.net.train()

@@ -1,8 +1,7 @@
 """The one place that writes export TIFFs, with physical pixel sizes.
 
-:func:`workflow_lib.io.write_tiff` does not take pixel sizes yet; until it does, a file with a
-``spacing`` is written here with tifffile directly. When it does, only :func:`write_image`
-changes (pass ``spacing`` through to it).
+ImageJ files go through :func:`workflow_lib.io.write_tiff` (which writes the pixel sizes the
+way the workflow's own TIFFs carry them); shaped TIFFs are written here with tifffile.
 
 Two flavours, both read back by ``tifffile.imread`` in exactly the written shape:
 
@@ -44,26 +43,19 @@ def write_image(
     if spacing is not None and len(spacing) != len(spatial):
         raise ValueError(f"{path}: spacing {spacing} does not fit the spatial axes {spatial}")
     imagej = imagej and array.dtype in _IMAGEJ_DTYPES and _imagej_order(axes)
-    if imagej and spacing is None:
-        write_tiff(path, array, axes, compress=compress)
+    if imagej:
+        write_tiff(path, array, axes, compress=compress, spacing=spacing)
         return
     kwargs: dict = {"compression": "zlib" if compress else None}
     sizes = dict(zip(spatial, spacing)) if spacing is not None else {}
-    if imagej:
-        metadata: dict = {"axes": axes, "unit": "um"}
-        if "Z" in sizes:
-            metadata["spacing"] = float(sizes["Z"])
-        kwargs.update(imagej=True, metadata=metadata,
-                      resolution=(1.0 / sizes["X"], 1.0 / sizes["Y"]))
-    else:
-        metadata = {"axes": axes}
-        if sizes:
-            metadata["spacing"] = [float(s) for s in spacing]
-            kwargs.update(resolution=(1e4 / sizes["X"], 1e4 / sizes["Y"]),
-                          resolutionunit="CENTIMETER")
-        kwargs.update(metadata=metadata, photometric="minisblack")
-        if axes.endswith("C") and array.ndim > 2:
-            kwargs["planarconfig"] = "contig"
+    metadata: dict = {"axes": axes}
+    if sizes:
+        metadata["spacing"] = [float(s) for s in spacing]
+        kwargs.update(resolution=(1e4 / sizes["X"], 1e4 / sizes["Y"]),
+                      resolutionunit="CENTIMETER")
+    kwargs.update(metadata=metadata, photometric="minisblack")
+    if axes.endswith("C") and array.ndim > 2:
+        kwargs["planarconfig"] = "contig"
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, array, **kwargs)
 

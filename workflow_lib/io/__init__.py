@@ -1,8 +1,10 @@
 """File I/O: atomic writes, TIFF with ImageJ axes, HDF5. Independent of Snakemake."""
 
 from workflow_lib.io.atomic import OutputError, atomic_path, atomic_write_text
-from workflow_lib.io.h5 import read_h5, write_h5
-from workflow_lib.io.tiff import axes_for, read_tiff, write_tiff
+from workflow_lib.io.h5 import read_h5, read_h5_header, write_h5
+from workflow_lib.io.tiff import (
+    axes_for, read_tiff, read_tiff_pixel_size, read_tiff_spacing, write_tiff,
+)
 
 __all__ = [
     "OutputError",
@@ -10,7 +12,10 @@ __all__ = [
     "atomic_write_text",
     "axes_for",
     "read_h5",
+    "read_h5_header",
     "read_tiff",
+    "read_tiff_pixel_size",
+    "read_tiff_spacing",
     "write_h5",
     "write_tiff",
 ]

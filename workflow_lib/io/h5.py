@@ -115,6 +115,28 @@ def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dic
         raise InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})") from exc
 
 
+def read_h5_header(
+    path: str | Path, name: str = "data/image"
+) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """Shape and attributes of dataset ``name`` in ``path``, without reading its data.
+
+    Raises :class:`InputError` like :func:`read_h5` for a missing or unreadable file or dataset.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            if name not in f:
+                raise InputError(path, f"has no dataset '{name}' (found: {list_datasets(f)})")
+            ds = f[name]
+            if not isinstance(ds, h5py.Dataset):
+                raise InputError(path, f"'{name}' is a group, not a dataset")
+            return tuple(ds.shape or ()), dict(ds.attrs)
+    except OSError as exc:
+        raise InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})") from exc
+
+
 def list_datasets(f: h5py.File) -> list[str]:
     """Names of all datasets in an open HDF5 file."""
     names: list[str] = []

@@ -2,12 +2,22 @@
 
 Array conventions of the workflow (see the README): 2D images are ``(C, Y, X)``, 3D images
 ``(C, Z, Y, X)``, time series add a leading ``T``: ``(T, C, Y, X)`` or ``(T, C, Z, Y, X)``.
+
+Physical pixel sizes are microns per spatial axis, ``[Z,] Y, X`` (``spacing``). Written the way
+ImageJ writes them: X/Y resolution in pixels per micron, ``unit=um`` and ``spacing=`` (the Z
+step) in the ImageJ description. Read from ImageJ metadata (a length ``unit`` with the X/Y
+resolution tags and ``spacing``) or OME-XML (``PhysicalSizeX/Y/Z`` with their units): see
+:func:`read_tiff_pixel_size`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import tifffile
@@ -16,7 +26,22 @@ from workflow_lib.errors import InputError
 from workflow_lib.io.atomic import atomic_path
 from workflow_lib.io.memory import check_fits_memory, format_bytes
 
+log = logging.getLogger("cellsynth")
+
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
+
+# Microns per unit of length, by the spellings ImageJ and OME-XML use (lower case).
+_MICRONS_PER = {
+    **dict.fromkeys(("um", "\u00b5m", "\u03bcm", "micron", "microns", "micrometer", "micrometers",
+                     "micrometre", "micrometres"), 1.0),
+    **dict.fromkeys(("nm", "nanometer", "nanometers", "nanometre", "nanometres"), 1e-3),
+    **dict.fromkeys(("pm", "picometer", "picometre"), 1e-6),
+    **dict.fromkeys(("\u00e5", "\u212b", "angstrom", "angstroms"), 1e-4),
+    **dict.fromkeys(("mm", "millimeter", "millimeters", "millimetre", "millimetres"), 1e3),
+    **dict.fromkeys(("cm", "centimeter", "centimeters", "centimetre", "centimetres"), 1e4),
+    **dict.fromkeys(("m", "meter", "meters", "metre", "metres"), 1e6),
+    **dict.fromkeys(("in", "inch", "inches"), 25400.0),
+}
 
 
 def axes_for(ndim_spatial: int, time: bool = False) -> str:
@@ -26,11 +51,20 @@ def axes_for(ndim_spatial: int, time: bool = False) -> str:
     return ("T" if time else "") + "C" + ("ZYX" if ndim_spatial == 3 else "YX")
 
 
-def write_tiff(path: str | Path, array: np.ndarray, axes: str, compress: bool = True) -> None:
+def write_tiff(
+    path: str | Path,
+    array: np.ndarray,
+    axes: str,
+    compress: bool = True,
+    spacing: Sequence[float] | None = None,
+) -> None:
     """Write ``array`` with ImageJ ``axes`` (a subset of ``TZCYX`` in any order) atomically.
 
     ImageJ hyperstacks require the order ``TZCYX``; the array is transposed into it, and
     ``tifffile.imread`` then returns that order. uint8, uint16 and float32 are supported.
+    ``spacing``: microns per spatial axis, ``[Z,] Y, X`` (one per Z, Y, X letter of ``axes``),
+    written as ImageJ calibration (X/Y resolution in pixels per micron, ``unit=um``,
+    ``spacing=`` for Z); None writes no physical size.
     """
     array = np.asarray(array)
     if array.dtype not in _IMAGEJ_DTYPES:
@@ -39,14 +73,143 @@ def write_tiff(path: str | Path, array: np.ndarray, axes: str, compress: bool = 
         raise ValueError(f"{path}: axes '{axes}' do not fit an array of shape {array.shape}")
     order = [a for a in "TZCYX" if a in axes]
     array = np.transpose(array, [axes.index(a) for a in order])
+    metadata: dict = {"axes": "".join(order)}
+    kwargs: dict = {}
+    if spacing is not None:
+        sizes = _spacing_by_axis(path, spacing, [a for a in order if a in "ZYX"])
+        metadata["unit"] = "um"
+        if "Z" in sizes:
+            metadata["spacing"] = sizes["Z"]
+        kwargs["resolution"] = (1.0 / sizes["X"], 1.0 / sizes["Y"])
     with atomic_path(path) as tmp:
         tifffile.imwrite(
             tmp,
             array,
             imagej=True,
-            metadata={"axes": "".join(order)},
+            metadata=metadata,
             compression="zlib" if compress else None,
+            **kwargs,
         )
+
+
+def _spacing_by_axis(path: object, spacing: Sequence[float], spatial: list[str]) -> dict[str, float]:
+    """``spacing`` (``[Z,] Y, X``) as axis letter -> microns; ValueError when it does not fit."""
+    values = [float(s) for s in spacing]
+    if len(values) != len(spatial) or not {"Y", "X"} <= set(spatial):
+        raise ValueError(f"{path}: spacing {list(spacing)} does not fit the spatial axes "
+                         f"{''.join(spatial)} (one size per axis, [Z,] Y, X)")
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"{path}: spacing {list(spacing)} must be positive sizes in microns")
+    return dict(zip(spatial, values))
+
+
+def microns_per(unit: object) -> float | None:
+    """Microns per ``unit`` (``um``, ``\u00b5m``, ``micron``, ``nm``, ``mm``, ..., as ImageJ and
+    OME-XML spell them, ImageJ's ``\\u00B5`` escapes included); None for anything that is not
+    a length (``pixel``, empty, unknown)."""
+    if not isinstance(unit, str):
+        return None
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), unit)
+    return _MICRONS_PER.get(text.strip().lower())
+
+
+def read_tiff_pixel_size(path: str | Path) -> tuple[dict[str, float], str]:
+    """The physical pixel size a TIFF's metadata states, reading only its header.
+
+    Returns ``(sizes, source)``: ``sizes`` maps the calibrated axes (``X``, ``Y``, ``Z``) to
+    microns, ``source`` is ``"OME-XML"`` or ``"ImageJ metadata"``; ``({}, "")`` when the file
+    states none. OME-XML: the first image's ``PhysicalSizeX/Y/Z`` (unit attributes, default
+    microns). ImageJ: only with a length ``unit`` in the description (an uncalibrated image has
+    resolution 1 and no unit), X/Y from the resolution tags (pixels per unit) and Z from
+    ``spacing``, which ImageJ leaves out of a stack when it is 1 unit. Plain TIFF resolution
+    (dots per inch of scanners and screens) is not read. Raises :class:`InputError` when the
+    file is missing or not a TIFF; unreadable metadata counts as none (with a warning).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:
+        raise InputError(path, f"not a readable TIFF ({_one_line(exc)})") from exc
+    with tif:
+        try:
+            if tif.is_ome:
+                sizes = _ome_sizes(tif.ome_metadata or "")
+                if sizes:
+                    return sizes, "OME-XML"
+            if tif.is_imagej:
+                sizes = _imagej_sizes(tif)
+                if sizes:
+                    return sizes, "ImageJ metadata"
+        except Exception as exc:  # malformed XML, odd tag values: no size rather than no image
+            log.warning("%s: cannot read its pixel size metadata (%s); taken as unknown",
+                        path, _one_line(exc))
+    return {}, ""
+
+
+def read_tiff_spacing(path: str | Path, ndim: int) -> tuple[float, ...] | None:
+    """Microns per spatial axis ``[Z,] Y, X`` (``ndim`` of them) of a TIFF, as
+    :func:`write_tiff` writes them; None unless its metadata states all of them."""
+    sizes, _ = read_tiff_pixel_size(path)
+    return spatial_spacing(sizes, ndim)
+
+
+def spatial_spacing(sizes: Mapping[str, float], ndim: int) -> tuple[float, ...] | None:
+    """``sizes`` (axis letter -> microns) as ``([Z,] Y, X)`` for ``ndim`` spatial axes, or None
+    when one of them is missing."""
+    letters = "ZYX"[-ndim:]
+    if any(a not in sizes for a in letters):
+        return None
+    return tuple(float(sizes[a]) for a in letters)
+
+
+def _positive(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _ome_sizes(xml: str) -> dict[str, float]:
+    """``PhysicalSizeX/Y/Z`` (microns) of the first ``Pixels`` element of an OME-XML text."""
+    if not xml:
+        return {}
+    root = ElementTree.fromstring(xml)
+    pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    sizes: dict[str, float] = {}
+    if pixels is None:
+        return sizes
+    for axis in "XYZ":
+        value = _positive(pixels.get(f"PhysicalSize{axis}"))
+        unit = microns_per(pixels.get(f"PhysicalSize{axis}Unit", "\u00b5m"))
+        if value is not None and unit is not None:
+            sizes[axis] = value * unit
+    return sizes
+
+
+def _imagej_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
+    """X/Y (resolution tags) and Z (``spacing``) in microns of an ImageJ file with a unit."""
+    meta = tif.imagej_metadata or {}
+    unit = microns_per(meta.get("unit"))
+    if unit is None:
+        return {}
+    tags = tif.pages[0].tags
+    sizes: dict[str, float] = {}
+    for axis in "XY":
+        tag = tags.get(f"{axis}Resolution")
+        value = tag.value if tag is not None else None
+        if isinstance(value, tuple) and len(value) == 2:
+            value = value[0] / value[1] if value[1] else None
+        per_unit = _positive(value)
+        if per_unit is None:
+            return {}
+        sizes[axis] = unit / per_unit
+    spacing = _positive(meta.get("spacing"))
+    if spacing is not None or "Z" in tif.series[0].axes or int(meta.get("slices", 1) or 1) > 1:
+        sizes["Z"] = (spacing if spacing is not None else 1.0) * unit
+    return sizes
 
 
 def read_tiff(path: str | Path, axes: str | None = None) -> tuple[np.ndarray, str]:

@@ -104,3 +104,26 @@ def to_channel_first(
             )
         order = "CZYX"
     return np.transpose(array, [axes.index(a) for a in order]), order
+
+
+def element_sizes(values: object, axes: str) -> dict[str, float]:
+    """An HDF5 ``element_size_um`` attribute as microns per spatial axis letter.
+
+    ``values`` holds one size per axis of an array with ``axes`` (e.g. ``ZCYX``), or one per
+    spatial axis in the array's order (``[Z,] Y, X``, the convention of Fiji's and ilastik's
+    HDF5 files). Non-spatial, non-positive and non-finite entries are left out; ``{}`` when the
+    values fit neither layout.
+    """
+    try:
+        sizes = [float(v) for v in np.ravel(np.asarray(values, dtype=float))]
+    except (TypeError, ValueError):
+        return {}
+    axes = normalize_axes(axes)
+    spatial = [a for a in axes if a in "ZYX"]
+    if len(sizes) == len(axes):
+        pairs = zip(axes, sizes)
+    elif len(sizes) == len(spatial):
+        pairs = zip(spatial, sizes)
+    else:
+        return {}
+    return {a: v for a, v in pairs if a in "ZYX" and np.isfinite(v) and v > 0}

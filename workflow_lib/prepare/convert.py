@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,10 @@ import numpy as np
 from scipy import ndimage
 
 from workflow_lib.errors import InputError
-from workflow_lib.io import read_h5, read_tiff, write_h5
-from workflow_lib.prepare.axes import axes_examples, guess_axes, normalize_axes, to_channel_first
+from workflow_lib.io import read_h5, read_h5_header, read_tiff, read_tiff_pixel_size, write_h5
+from workflow_lib.prepare.axes import (
+    axes_examples, element_sizes, guess_axes, normalize_axes, to_channel_first,
+)
 
 # The workflow runner echoes this logger's warnings to the console.
 log = logging.getLogger("cellsynth")
@@ -44,6 +46,95 @@ def load_image(path: str | Path, h5_dataset: str = "data/image") -> tuple[np.nda
             raise InputError(path, f"not a readable PNG ({exc})") from exc
         return array, "YXC" if array.ndim == 3 else "YX"
     raise InputError(path, f"unsupported file type '{suffix}' (use .tif, .tiff, .png or .h5)")
+
+
+def metadata_pixel_size(
+    path: str | Path, ndim: int, axes: str | None = None, h5_dataset: str = "data/image"
+) -> tuple[dict[str, float], str]:
+    """The pixel size an image file's metadata states, reading only its header.
+
+    Returns ``(sizes, source)``: axis letter (``Z``, ``Y``, ``X``) -> microns, and where they
+    come from; ``({}, "")`` when the file states none. TIFF: ImageJ or OME-XML metadata
+    (:func:`workflow_lib.io.read_tiff_pixel_size`). HDF5: the attribute ``element_size_um`` of
+    ``h5_dataset``, one size per array axis or per spatial axis, mapped by ``axes`` (else the
+    file's ``axes`` attribute, else guessed from the shape for ``ndim``). PNG: none.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        return read_tiff_pixel_size(path)
+    if suffix in (".h5", ".hdf5"):
+        shape, attrs = read_h5_header(path, h5_dataset)
+        values = attrs.get("element_size_um")
+        if values is None:
+            return {}, ""
+        file_axes = attrs.get("axes")
+        if not axes:
+            ok = isinstance(file_axes, str) and len(file_axes) == len(shape)
+            axes = file_axes if ok else guess_axes(shape, ndim, path)
+        sizes = element_sizes(values, axes)
+        if not sizes:
+            log.warning("%s: element_size_um %s does not fit its axes %s; no pixel size read",
+                        path, list(np.ravel(values)), axes)
+        return sizes, "HDF5 element_size_um" if sizes else ""
+    return {}, ""
+
+
+def pixel_size(
+    metadata: Mapping[str, float],
+    ndim: int,
+    override: float | Sequence[float] | None = None,
+    rescale: float | Sequence[float] | None = None,
+) -> list[float] | None:
+    """Microns per spatial axis (``[Z,] Y, X``) of a converted image, or None when unknown.
+
+    ``metadata``: axis letter -> microns of the input file (:func:`metadata_pixel_size`);
+    ``override`` (the config's ``pixel_size``) wins over it: one number for Y and X, or one per
+    spatial axis ``[Z,] Y, X``. ``rescale`` zooms the image, so each size is divided by its
+    axis' factor. None unless every one of the ``ndim`` spatial axes has a size: a partial size
+    (say Y/X of a 3D stack whose Z step is unknown) is not used, and 1 micron is never assumed.
+    """
+    sizes = dict(metadata)
+    if override is not None:
+        if np.isscalar(override):
+            sizes.update(Y=float(override), X=float(override))
+        else:
+            sizes.update(zip("ZYX"[-len(override):], (float(v) for v in override)))
+    letters = "ZYX"[-ndim:]
+    if any(a not in sizes for a in letters):
+        return None
+    zoom = [1.0] * ndim if rescale is None else (
+        [float(rescale)] * ndim if np.isscalar(rescale) else [float(f) for f in rescale])
+    return [float(sizes[a]) / z for a, z in zip(letters, zoom)]
+
+
+def _overrides_all(override: float | Sequence[float] | None, ndim: int) -> bool:
+    return override is not None and (not np.isscalar(override) or ndim == 2)
+
+
+def dataset_pixel_size(
+    path: str | Path | None,
+    ndim: int,
+    axes: str | None = None,
+    h5_dataset: str = "data/image",
+    override: float | Sequence[float] | None = None,
+    rescale: float | Sequence[float] | None = None,
+) -> list[float] | None:
+    """A data set's pixel size (:func:`pixel_size`) from its image ``path`` (the first one):
+    the config's ``override`` alone when it gives every axis, else with the file's metadata.
+
+    Reads only the header, never fails: a missing (not yet made) or unreadable file counts as
+    stating no size (the conversion job reports a bad file).
+    """
+    if _overrides_all(override, ndim):
+        return pixel_size({}, ndim, override, rescale)
+    sizes: dict[str, float] = {}
+    if path is not None and Path(path).is_file():
+        try:
+            sizes, _ = metadata_pixel_size(path, ndim, axes, h5_dataset)
+        except Exception:  # noqa: BLE001  (anything a damaged file raises: no size)
+            sizes = {}
+    return pixel_size(sizes, ndim, override, rescale)
 
 
 def percentiles(channel: np.ndarray, lower: float, upper: float) -> tuple[float, float]:
@@ -191,12 +282,16 @@ def convert_image(
     h5_dataset: str = "data/image",
     normalize_percentiles: tuple[float, float] = (1.0, 99.8),
     rescale: float | Sequence[float] | None = None,
+    pixel_size_um: float | Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Convert one image file to ``target`` (.h5, dataset ``data/image``); return its attributes.
 
     ``axes`` overrides the file's metadata; ``channels`` picks channels (in that order);
     ``rescale`` zooms spatial axes (one factor or one per axis, ``[Z,] Y, X``) before
     normalisation. The output is float32 in [0, 1], ``(C, Y, X)`` or ``(C, Z, Y, X)``.
+    Its pixel size (:func:`pixel_size`: ``pixel_size_um``, the config's, over the file's
+    metadata, divided by ``rescale``) is the attribute ``element_size_um`` (microns,
+    ``[Z,] Y, X``), with ``pixel_size_source``; both are absent when it is unknown.
     """
     source = Path(source)
     array, file_axes = load_image(source, h5_dataset)
@@ -232,6 +327,8 @@ def convert_image(
             [ndimage.zoom(c.astype(np.float32), factors, order=1) for c in image]
         )
     data, used, nonfinite = normalize(image, *normalize_percentiles, path=source)
+    size, size_source = _converted_pixel_size(source, ndim, in_axes, h5_dataset, pixel_size_um,
+                                              rescale)
     attrs = {
         "source": str(source),
         "source_axes": in_axes,
@@ -243,8 +340,31 @@ def convert_image(
         "percentile_values": np.asarray(used, dtype=np.float64),
         "rescale": "none" if rescale is None else str(rescale),
         "nonfinite_pixels": np.asarray(nonfinite, dtype=np.int64),
+        "element_size_um": None if size is None else np.asarray(size, dtype=np.float64),
+        "pixel_size_source": size_source or None,
     }
     write_h5(target, {"data/image": data}, attrs)
     log.info("%s -> %s: %s %s, axes %s -> %s %s", source, target, array.dtype, array.shape,
              in_axes, out_axes, data.shape)
-    return attrs
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def _converted_pixel_size(
+    source: Path, ndim: int, axes: str, h5_dataset: str,
+    override: float | Sequence[float] | None, rescale: float | Sequence[float] | None,
+) -> tuple[list[float] | None, str]:
+    """(:func:`pixel_size` of the converted image, where it comes from), logged."""
+    sizes, found = ({}, "") if _overrides_all(override, ndim) else \
+        metadata_pixel_size(source, ndim, axes, h5_dataset)
+    size = pixel_size(sizes, ndim, override, rescale)
+    origin = " + ".join(s for s in ("config pixel_size" if override is not None else "", found) if s)
+    if size is None:
+        known = "".join(a for a in "ZYX" if a in sizes or (override is not None and a in "YX"))
+        why = (f"only {known} known, {ndim}D needs {'ZYX'[-ndim:]}" if known
+               else "no ImageJ, OME or element_size_um metadata")
+        log.info("%s: no pixel size (%s): no physical size is written; set `pixel_size` for "
+                 "its data set in the config to give one", source, why)
+        return None, ""
+    log.info("%s: pixel size %s um ([Z,] Y, X, after rescale) from %s", source,
+             [round(v, 6) for v in size], origin)
+    return size, origin

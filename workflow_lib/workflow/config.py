@@ -12,6 +12,10 @@ turns into a :class:`~workflow_lib.errors.ConfigError` naming the full key.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
+import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from workflow_lib.errors import ConfigError, ParamError
 from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
 from workflow_lib.simulate import Kind, get_kind, read_params
 from workflow_lib.sketch import SketchParams
-from workflow_lib.workflow.layout import RESERVED_FOLDERS
+from workflow_lib.workflow.layout import MODEL, RESERVED_FOLDERS, fill
 
 Config = Mapping[str, Any]
 
@@ -59,6 +63,43 @@ def explicit_sketch_keys(config: Config) -> dict[str, dict[str, list[str]]]:
             for sim, cfg in (sims.items() if isinstance(sims, Mapping) else ())
         }
     return out
+
+
+#: Sizes the schema cannot default for 3D data sets (its defaults are 2D): the method's 3D patch.
+DEFAULTS_3D = {
+    ("model", "patch_size"): [32, 128, 128],
+    ("synthesis", "tile"): [32, 128, 128],
+}
+SIMULATION_SHAPE_3D = [64, 256, 256]
+
+
+def _given(raw: Any, *path: str) -> bool:
+    for part in path:
+        if not isinstance(raw, Mapping) or part not in raw:
+            return False
+        raw = raw[part]
+    return True
+
+
+def fill_3d_defaults(config: dict, raw: Config) -> None:
+    """Give 3D data sets 3D sizes where their user set none (the schema's defaults are 2D).
+
+    ``raw``: the config as the user wrote it (before the schema filled defaults in).
+    """
+    raw_datasets = raw.get("datasets", {}) if isinstance(raw, Mapping) else {}
+    for name, ds in config["datasets"].items():
+        if ds["ndim"] != 3:
+            continue
+        given = raw_datasets.get(name, {})
+        # new mappings, not edits: the schema's defaults may be one object shared by data sets
+        for (section, key), value in DEFAULTS_3D.items():
+            if not _given(given, section, key):
+                ds[section] = {**ds[section], key: list(value)}
+        ds["simulations"] = {
+            sim_name: sim if _given(given, "simulations", sim_name, "shape")
+            else {**sim, "shape": list(SIMULATION_SHAPE_3D)}
+            for sim_name, sim in ds["simulations"].items()
+        }
 
 
 def sorted_keys(obj: Any) -> Any:
@@ -148,6 +189,11 @@ def evaluation_settings(raw: Mapping[str, Any]) -> EvaluationSettings:
 
 def _check_diffusion(name: str, ds: Mapping[str, Any]) -> None:
     model, synth = ds["model"], ds["synthesis"]
+    if model.get("from"):  # the named file's network applies: check_models compares it
+        if len(synth["tile"]) != ds["ndim"]:
+            raise ConfigError(key(name, "synthesis", "tile"),
+                              f"has {len(synth['tile'])} axes but ndim is {ds['ndim']}")
+        return
     multiple = 2 ** (model["levels"] - 1)
     for path, sizes in (("model.patch_size", model["patch_size"]), ("synthesis.tile", synth["tile"])):
         if len(sizes) != ds["ndim"]:
@@ -180,6 +226,10 @@ def check(config: Config) -> None:
         rescale = ds["rescale"]
         if isinstance(rescale, list) and len(rescale) != ndim:
             raise ConfigError(key(name, "rescale"), f"has {len(rescale)} factors but ndim is {ndim}")
+        size = ds.get("pixel_size")
+        if isinstance(size, list) and len(size) != ndim:
+            raise ConfigError(key(name, "pixel_size"), f"has {len(size)} sizes but ndim is {ndim} "
+                              "(one number for Y and X, or one per axis: [Z,] Y, X)")
         evaluation_settings(ds["evaluation"])
         for sim_name, sim in ds["simulations"].items():
             if sim_name in RESERVED_FOLDERS:
@@ -198,3 +248,155 @@ def check(config: Config) -> None:
                     f"kind '{kind.name}' cannot be calibrated yet (nuclei-like kinds only)",
                 )
             sketch_settings(sim["sketch"], ndim, sim_key(name, sim_name, "sketch"))
+    check_models(config)
+
+
+def model_fit(dataset: str, ds: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model must have been trained on to synthesise data set ``dataset`` (``ds``: its
+    schema-filled config): the rule param of synthesize_image that :func:`check_model_fit`
+    compares with the model's metadata at load time."""
+    norm = ds["normalize"]
+    return {"dataset": dataset, "ndim": ds["ndim"], "channels": len(ds["channels"]),
+            "normalize": {"lower": norm["lower"], "upper": norm["upper"]}}
+
+
+def check_model_fit(
+    fit: Mapping[str, Any], synthesis: Mapping[str, Any], path: str | Path,
+    unet: Mapping[str, Any], meta: Mapping[str, Any],
+) -> list[str]:
+    """Refuse a model (``unet`` and ``meta`` of the model.pt at ``path``) that does not fit the
+    data set ``fit`` (:func:`model_fit`) and its ``synthesis`` settings: a
+    :class:`ConfigError` naming the data set's key. Returns warnings (what cannot be checked)."""
+    ds, model = fit["dataset"], f"the model {path}"
+    if unet["spatial_dims"] != fit["ndim"]:
+        raise ConfigError(key(ds, "ndim"),
+                          f"{fit['ndim']}, but {model} was trained on {unet['spatial_dims']}D data")
+    if unet["channels"] != fit["channels"]:
+        raise ConfigError(key(ds, "channels"), f"{fit['channels']} channel(s), but {model} was "
+                          f"trained on {unet['channels']}")
+    warnings = []
+    have, want = meta.get("normalize"), fit["normalize"]
+    if not have:
+        warnings.append(f"{path} records no normalisation (made by an older cellsynth): "
+                        f"cannot check {key(ds, 'normalize')}")
+    elif any(not math.isclose(have[b], want[b], abs_tol=1e-9) for b in ("lower", "upper")):
+        raise ConfigError(
+            key(ds, "normalize"),
+            f"percentiles {want['lower']}-{want['upper']}, but {model} was trained on images "
+            f"normalised with {have['lower']}-{have['upper']} (use those, or train a model)",
+        )
+    multiple = 2 ** (unet["levels"] - 1)
+    if any(s % multiple for s in synthesis["tile"]):
+        raise ConfigError(key(ds, "synthesis", "tile"), f"{list(synthesis['tile'])}: every size "
+                          f"must be a multiple of {multiple} (2**(levels-1) of {model})")
+    timesteps = meta.get("model", {}).get("timesteps")
+    if timesteps is not None and synthesis["t_start"] > timesteps:
+        raise ConfigError(key(ds, "synthesis", "t_start"),
+                          f"{synthesis['t_start']} exceeds the {timesteps} timesteps of {model}")
+    return warnings
+
+
+def check_init_fit(
+    dataset: str, model_cfg: Mapping[str, Any], ndim: int, channels: int, path: str | Path,
+    unet: Mapping[str, Any], meta: Mapping[str, Any],
+) -> None:
+    """Refuse fine-tuning from a model (``unet``/``meta`` of ``path``) whose network differs
+    from the one data set ``dataset`` configures; the message lists every differing key."""
+    trained = {**model_cfg, **meta.get("model", {})}
+    pairs = (
+        ("ndim", ndim, unet["spatial_dims"]),
+        ("channels (count)", channels, unet["channels"]),
+        ("model.features", model_cfg["features"], unet["features"]),
+        ("model.levels", model_cfg["levels"], unet["levels"]),
+        ("model.timesteps", model_cfg["timesteps"], trained["timesteps"]),
+        ("model.schedule", model_cfg["schedule"], trained["schedule"]),
+    )
+    differ = [f"{name} {have} there, {want} here" for name, want, have in pairs if want != have]
+    if differ:
+        raise ConfigError(key(dataset, "model", "init_from"),
+                          f"{path} does not fit this data set's network: {'; '.join(differ)}")
+
+
+def _model_header(path: str, config_key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(unet config, meta) of a model.pt; a bad file is a :class:`ConfigError` on ``config_key``."""
+    from workflow_lib.diffusion.model_io import read_model  # torch: only when a file is named
+    from workflow_lib.errors import InputError
+
+    try:
+        payload = read_model(path)
+    except InputError as exc:
+        raise ConfigError(config_key, str(exc)) from None
+    return payload["unet"], payload["meta"]
+
+
+def check_models(config: Config) -> None:
+    """``model.from`` and ``model.init_from`` of every data set: not both, never the data set's
+    own model, never a model no job trains, no cycle of fine-tunings; a named file that exists
+    now must fit (:func:`check_model_fit`, :func:`check_init_fit`). A file that another data set
+    trains is checked again when it is loaded (synthesize_image, train_model)."""
+    datasets = config["datasets"]
+    own = {os.path.normpath(fill(MODEL, dataset=ds)): ds for ds in datasets}
+    for name, ds in datasets.items():
+        model = ds["model"]
+        if model.get("from") and model.get("init_from"):
+            raise ConfigError(key(name, "model", "init_from"), "cannot go with model.from (from: "
+                              "synthesise with that model as it is; init_from: train from it)")
+        for field in ("from", "init_from"):
+            value = model.get(field)
+            if not value:
+                continue
+            config_key, path = key(name, "model", field), os.path.normpath(value)
+            producer = own.get(path)
+            if producer == name:
+                raise ConfigError(config_key, f"'{value}' is this data set's own model")
+            used = datasets[producer]["model"].get("from") if producer is not None else None
+            if used:
+                raise ConfigError(config_key, f"'{value}' is never trained: data set "
+                                  f"'{producer}' uses model.from '{used}'; name that")
+            if os.path.isfile(path):
+                unet, meta = _model_header(path, config_key)
+                if field == "from":
+                    for warning in check_model_fit(model_fit(name, ds), ds["synthesis"], value,
+                                                   unet, meta):
+                        print(f"cellsynth warning: {warning}", file=sys.stderr)
+                else:
+                    check_init_fit(name, model, ds["ndim"], len(ds["channels"]), value, unet, meta)
+            elif producer is None:
+                raise ConfigError(config_key, f"'{value}' does not exist (and no data set of this "
+                                  "config trains it)")
+    for name in datasets:  # a chain of init_from through the data sets' own models must end
+        chain, current = [name], name
+        while (init := datasets[current]["model"].get("init_from")) and (
+                nxt := own.get(os.path.normpath(init))) is not None:
+            if nxt in chain:
+                raise ConfigError(key(name, "model", "init_from"), "fine-tunes in a circle: "
+                                  + " -> ".join(chain + [nxt]))
+            chain.append(nxt)
+            current = nxt
+
+
+def pixel_size_um(ds: Mapping[str, Any], images: Mapping[str, str]) -> list[float] | None:
+    """The pixel size of a data set's outputs, microns per spatial axis ``[Z,] Y, X``, or None.
+
+    ``ds``: its schema-filled config; ``images``: image name -> input path. ``pixel_size``
+    over the metadata of the first image by name (its header only, read once per run), divided
+    by ``rescale``: what the conversion writes as that image's ``element_size_um``. Rule
+    simulate_sample's param, so a changed size reruns the simulations (and what follows them)
+    and jobs read no image for it. None when unknown: outputs then carry no physical size.
+    """
+    first = images[min(images)] if images else None
+    size = _pixel_size_um(first, ds["ndim"], ds["axes"], ds["h5_dataset"],
+                          _frozen(ds.get("pixel_size")), _frozen(ds["rescale"]))
+    return None if size is None else list(size)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=None)
+def _pixel_size_um(path, ndim, axes, h5_dataset, override, rescale) -> tuple[float, ...] | None:
+    from workflow_lib.prepare.convert import dataset_pixel_size  # scipy: only when asked
+
+    size = dataset_pixel_size(path, ndim, axes, h5_dataset, override, rescale)
+    return None if size is None else tuple(size)

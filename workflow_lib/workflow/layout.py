@@ -7,6 +7,7 @@ validated config mapping.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ UNUSABLE_IMAGES = DATASET + "/h5/unusable-images.txt"
 MODEL = DATASET + "/model/model.pt"
 LOSS_PNG = DATASET + "/model/loss.png"
 SAMPLES_PNG = DATASET + "/model/samples.png"
+MODEL_CARD = DATASET + "/model/model.md"
 CHECKPOINTS = DATASET + "/model/checkpoints"
 REFERENCE = DATASET + "/evaluation/reference.json"
 CALIBRATION = DATASET + "/calibration/calibration.json"
@@ -96,8 +98,35 @@ def calibrate_targets(config: Config) -> list[str]:
     return [fill(CALIBRATION, dataset=ds) for ds in _datasets(config)]
 
 
+def _model_file(config: Config, dataset: str, key: str) -> str | None:
+    value = config["datasets"][dataset]["model"].get(key)
+    return os.path.normpath(value) if value else None
+
+
+def model_path(config: Config, dataset: str) -> str:
+    """The model.pt a data set synthesises with: the file ``model.from`` names, else its own."""
+    return _model_file(config, dataset, "from") or fill(MODEL, dataset=dataset)
+
+
+def init_model_path(config: Config, dataset: str) -> str | None:
+    """The model.pt whose weights a data set's training starts from (``model.init_from``)."""
+    return _model_file(config, dataset, "init_from")
+
+
+def init_model_inputs(config: Config, dataset: str) -> dict[str, str]:
+    """Rule input (unpacked) of train_model: ``{"init": model.init_from}``, or none."""
+    path = init_model_path(config, dataset)
+    return {"init": path} if path else {}
+
+
+def trained_datasets(config: Config) -> list[str]:
+    """The data sets that train their own model (all but those with ``model.from``)."""
+    return [ds for ds in _datasets(config) if not config["datasets"][ds]["model"].get("from")]
+
+
 def train_targets(config: Config) -> list[str]:
-    return [fill(MODEL, dataset=ds) for ds in _datasets(config)]
+    """The model of every data set (for ``model.from``: the file it names), each once."""
+    return list(dict.fromkeys(model_path(config, ds) for ds in _datasets(config)))
 
 
 def simulate_targets(config: Config) -> list[str]:

@@ -15,13 +15,18 @@ from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.guard import guard_ceiling
-from workflow_lib.diffusion.model_io import load_model, save_model, schedule_of
+from workflow_lib.diffusion.model_io import (
+    file_digest, load_model, model_card, read_model, save_model, schedule_of, versions,
+)
 from workflow_lib.diffusion.plots import plot_loss, plot_samples
 from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
-from workflow_lib.diffusion.train import CHECKPOINT, Trainer
+from workflow_lib.diffusion.train import CHECKPOINT, Trainer, config_hash
 from workflow_lib.errors import InputError
-from workflow_lib.io import axes_for, read_tiff, write_tiff
+from workflow_lib.io import (
+    atomic_write_text, axes_for, read_h5_header, read_tiff, read_tiff_spacing, write_tiff,
+)
 from workflow_lib.simulate import get_kind
+from workflow_lib.workflow import config
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
@@ -44,43 +49,42 @@ def _device(job: Job) -> torch.device:
     return pick_device(job.params.device, job.params.require_gpu)
 
 
-def train_model(job: Job) -> None:
-    """Train on the train split, validate on the val split, write model.pt and the figures.
+def _init_weights(job: Job, dataset: str, model_cfg: dict, ndim: int, channels: int):
+    """(state dict, {"path", "sha256"}) of the model ``model.init_from`` names, else (None, None).
 
-    An empty val split is allowed (no validation loss; the sample grid then uses train patches).
-    """
-    device = _device(job)
-    model_cfg, ndim, channels = job.params.model, job.params.ndim, len(job.params.channels)
-    train_files = list(index_files(job.input.train).values())
-    val_files = list(index_files(job.input.val).values())
-    meta = {
-        "model": dict(model_cfg),
-        "ndim": ndim,
-        "channels": channels,
-        "train_files": sorted(p.name for p in train_files),
-    }
-    patch, augment = model_cfg["patch_size"], model_cfg["train"]["augment"]
-    trainer = Trainer(model_cfg, ndim, channels, meta, device)
-    log.info(
-        "training a %dD U-Net (%d parameters) on %d train / %d val images, config hash %s",
-        ndim, sum(p.numel() for p in trainer.net.parameters()), len(train_files),
-        len(val_files), trainer.hash,
-    )
-    seed = model_cfg["train"]["seed"]
-    with PatchSampler(train_files, patch, channels, augment) as train:
-        val = PatchSampler(val_files, patch, channels, augment=False) if val_files else None
-        try:
-            trainer.run(train, val, Path(job.params.checkpoint_dir) / CHECKPOINT,
-                        _progress("train", 10))
-            guides = (val or train).batch(np.random.default_rng(seed), _PREVIEW_TILES)
-        finally:
-            if val is not None:
-                val.close()
-    save_model(job.output.model, trainer.ema, {**meta, "steps": trainer.step, "hash": trainer.hash})
+    Refused (naming the config key and every differing key) when its network differs."""
+    source = model_cfg.get("init_from")
+    if not source:
+        return None, None
+    path = job.input.init
+    payload = read_model(path)
+    config.check_init_fit(dataset, model_cfg, ndim, channels, source, payload["unet"],
+                          payload["meta"])
+    log.info("fine-tuning: training starts from the weights of %s", path)
+    return payload["state_dict"], {"path": str(source), "sha256": file_digest(path)}
+
+
+def _pixel_size(train_files: list[Path]) -> list[float] | None:
+    """Microns per spatial axis of the training images, as the conversion wrote them (the
+    config's ``pixel_size`` or the metadata, divided by ``rescale``): that of the first image by
+    name, as every output of the data set gets; None when unknown."""
+    first = min(train_files, key=lambda p: p.name)
+    size = read_h5_header(first)[1].get("element_size_um")
+    return None if size is None else [float(v) for v in np.atleast_1d(size)]
+
+
+def _final_losses(trainer: Trainer, every: int) -> dict[str, float | None]:
+    loss = trainer.history.loss[-every:]
+    return {"train": float(np.mean(loss)) if loss else None, "train_steps": len(loss),
+            "val": trainer.history.val_loss[-1] if trainer.history.val_loss else None}
+
+
+def _draw_figures(trainer: Trainer, guides: np.ndarray, patch, seed: int, device, job: Job) -> None:
+    """loss.png and samples.png of the current state (atomically: a viewer never sees half)."""
     plot_loss(trainer.history, job.output.loss)
     params = {
         **_PREVIEW,
-        "t_start": round(_PREVIEW_T_FRACTION * model_cfg["timesteps"]),
+        "t_start": round(_PREVIEW_T_FRACTION * trainer.cfg["timesteps"]),
         "tile": list(patch),
         "overlap": 0,
         "batch": _PREVIEW_TILES,
@@ -91,6 +95,76 @@ def train_model(job: Job) -> None:
         f"SDEdit from t={params['t_start']}, {params['sampler']} ({params['steps']} steps), "
         f"step {trainer.step}",
     )
+
+
+def train_model(job: Job) -> None:
+    """Train on the train split, validate on the val split, write model.pt, its model card and
+    the figures (redrawn at every validation).
+
+    An empty val split is allowed (no validation loss; the sample grid then uses train patches).
+    ``model.init_from``: start from that model's weights (input ``init``).
+    """
+    device = _device(job)
+    params = job.params
+    model_cfg, ndim, channels = params.model, params.ndim, len(params.channels)
+    dataset = getattr(job.wildcards, "dataset", None)
+    train_files = list(index_files(job.input.train).values())
+    val_files = list(index_files(job.input.val).values())
+    init, init_from = _init_weights(job, dataset, model_cfg, ndim, channels)
+    network = {k: v for k, v in model_cfg.items() if k not in ("from", "init_from")}
+    trained_on = {
+        "model": network,
+        "ndim": ndim,
+        "channels": channels,
+        "train_files": sorted(p.name for p in train_files),
+    }
+    # everything that shapes the weights learnt so far (Trainer hashes it without the step
+    # count, so more train.steps resume); checkpoints of older versions hashed only trained_on
+    meta = {**trained_on, "normalize": dict(getattr(params, "normalize", None) or {}),
+            "init_from": init_from}
+    patch, augment = model_cfg["patch_size"], model_cfg["train"]["augment"]
+    trainer = Trainer(model_cfg, ndim, channels, meta, device, init=init,
+                      also_resume=() if init is not None else (config_hash(trained_on),))
+    log.info(
+        "training a %dD U-Net (%d parameters) on %d train / %d val images, config hash %s",
+        ndim, sum(p.numel() for p in trainer.net.parameters()), len(train_files),
+        len(val_files), trainer.hash,
+    )
+    seed = model_cfg["train"]["seed"]
+    with PatchSampler(train_files, patch, channels, augment) as train:
+        val = PatchSampler(val_files, patch, channels, augment=False) if val_files else None
+        try:
+            guides = (val or train).batch(np.random.default_rng(seed), _PREVIEW_TILES)
+            trainer.run(train, val, Path(params.checkpoint_dir) / CHECKPOINT,
+                        _progress("train", 10),
+                        refresh=lambda t: _draw_figures(t, guides, patch, seed, device, job))
+        finally:
+            if val is not None:
+                val.close()
+    full_meta = {
+        **meta,
+        "dataset": dataset,
+        "pixel_size": _pixel_size(train_files),
+        "versions": versions(),
+        "steps": trainer.step,
+        "loss": _final_losses(trainer, model_cfg["train"]["val_every"]),
+        "hash": trainer.hash,
+    }
+    save_model(job.output.model, trainer.ema, full_meta)
+    atomic_write_text(job.output.card, model_card(full_meta, str(job.output.model)))
+    _draw_figures(trainer, guides, patch, seed, device, job)
+
+
+def _load_model(job: Job, device: torch.device):
+    """The job's model.pt as ``(net, meta)``, refused with the config key when it does not fit
+    the data set (param ``model_fit``: ``config.model_fit``; absent: not checked)."""
+    net, meta = load_model(job.input.model, device)
+    fit = getattr(job.params, "model_fit", None)
+    if fit is not None:
+        for warning in config.check_model_fit(fit, job.params.synthesis, job.input.model,
+                                              net.config, meta):
+            log.warning("%s", warning)
+    return net, meta
 
 
 def _ceiling(job: Job, ndim: int, shape: tuple[int, ...], guard) -> np.ndarray:
@@ -118,7 +192,7 @@ def synthesize_image(job: Job) -> None:
     device = _device(job)
     params = job.params.synthesis
     sketch_path = job.input.sketch
-    net, meta = load_model(job.input.model, device)
+    net, meta = _load_model(job, device)
     ndim = meta["ndim"]
     array, axes = read_tiff(sketch_path)
     sketch, has_time = to_layout(array.astype(np.float32), axes, ndim, str(sketch_path))
@@ -134,4 +208,5 @@ def synthesize_image(job: Job) -> None:
         batch, net, schedule_of(meta), params, device, (params["seed"], int(job.wildcards.i)),
         _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
     ).reshape(sketch.shape)
-    write_tiff(job.output[0], out if has_time else out[0], axes_for(ndim, time=has_time))
+    write_tiff(job.output[0], out if has_time else out[0], axes_for(ndim, time=has_time),
+               spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size

@@ -24,13 +24,13 @@ def export_dataset(job: Job) -> None:
     ):
         kind = get_kind(kind_name)
         axes = axes_for(job.params.ndim, time=kind.time)
+        recorded = json.loads(Path(meta).read_text(encoding="utf-8"))
         tracks = None
         if kind.time:
-            recorded = json.loads(Path(meta).read_text(encoding="utf-8"))["tracks"]
-            tracks = np.asarray(recorded or [], np.int64).reshape(-1, 4)
+            tracks = np.asarray(recorded["tracks"] or [], np.int64).reshape(-1, 4)
         samples.append(ExportSample(
             f"{sim}_{i}", kind, read_tiff(image, axes=axes)[0], read_tiff(labels, axes=axes)[0],
-            tracks,
+            tracks, spacing=recorded.get("spacing_um"),  # the labels' pixel size, or None
         ))
     summary = export(job.wildcards.format, samples, job.output[0])
     log.info("%s export: %d of %d samples, %d files; skipped: %s", summary["format"],

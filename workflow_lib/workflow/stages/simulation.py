@@ -87,7 +87,8 @@ def simulate_sample(job: Job) -> None:
         log.warning("%s sample %d has no instance (an empty label image)",
                     config.sim_key(wc.dataset, wc.sim), i)
     layout = axes_for(len(shape), time=kind.time)
-    write_tiff(job.output.labels, sim.labels, layout)
+    spacing = _sample_spacing(job.params.pixel_size, params, len(shape))
+    write_tiff(job.output.labels, sim.labels, layout, spacing=spacing)
     _write_sample_meta(job.output.meta, {
         "kind": kind.name,
         "sample": i,
@@ -100,8 +101,28 @@ def simulate_sample(job: Job) -> None:
         "calibrated": bool(p.calibrate),
         "source_mask": str(mask_path) if mask_path else None,
         "tracks": sim.tracks.tolist() if sim.tracks is not None else None,
+        "spacing_um": spacing,
     })
-    log.info("%s sample %d: %d instances, labels %s", kind.name, i, sim.count, sim.labels.shape)
+    log.info("%s sample %d: %d instances, labels %s, pixel size %s", kind.name, i, sim.count,
+             sim.labels.shape, f"{spacing} um ([Z,] Y, X)" if spacing else
+             "unknown (no `pixel_size` in the config, none in the image metadata): none written")
+
+
+def _sample_spacing(
+    pixel_size: list[float] | None, params: dict[str, Any] | None, ndim: int
+) -> list[float] | None:
+    """Microns per axis (``[Z,] Y, X``) of a simulated sample: the data set's ``pixel_size``
+    (rule param: :func:`workflow_lib.workflow.config.pixel_size_um`; None when unknown), with
+    the Z step of a 3D simulation that sets ``z_scale`` (given or calibrated) = ``z_scale`` x
+    the Y/X pixel size (the mean of Y and X), since it draws Z ``z_scale`` times coarser.
+    Simulations without ``z_scale`` keep the data set's own Z step."""
+    if pixel_size is None:
+        return None
+    spacing = [float(v) for v in pixel_size][-ndim:]
+    z_scale = (params or {}).get("z_scale")
+    if ndim == 3 and z_scale is not None:
+        spacing[0] = float(z_scale) * (spacing[1] + spacing[2]) / 2
+    return spacing
 
 
 def export_tracks(job: Job) -> None:
@@ -132,11 +153,13 @@ def sketch_sample(job: Job) -> None:
     with config.keyed(prefix):
         sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
     layout = axes_for(spatial, time=kind.time)
-    write_tiff(job.output.sketch, sketch, layout)
+    spacing = meta.get("spacing_um")  # the labels' pixel size (simulate_sample)
+    write_tiff(job.output.sketch, sketch, layout, spacing=spacing)
     write_h5(
         job.output.h5,
         annotations(labels, sketch, time=kind.time),
-        {"kind": kind.name, "layout": layout, "sample": i},
+        {"kind": kind.name, "layout": layout, "sample": i,
+         "element_size_um": None if spacing is None else np.asarray(spacing, np.float64)},
     )
     title = f"{wc.sim} #{i}: {kind.name}, {meta['instances']} ids"
     write_preview(job.output.preview, labels, sketch, title, time=kind.time)
