@@ -126,7 +126,7 @@ def main() -> None:
                 diffusion.synthesize_image(Job(
                     Files(model=model, sketch=cropped["sketches"][i],
                           labels=cropped["labels"][i], calibration=calibration),
-                    Files(images[i]),
+                    Files(image=images[i], check=images[i].with_suffix(".json")),
                     SimpleNamespace(synthesis=params, kind=kind.name, device=args.device,
                                     require_gpu=False),
                     SimpleNamespace(i=str(i)), threads=2,

@@ -9,7 +9,7 @@ from workflow_lib.dataset import split_names
 from workflow_lib.errors import ConfigError
 from workflow_lib.export import FORMATS as EXPORT_FORMATS
 from workflow_lib.workflow import config as cfg
-from workflow_lib.workflow import inputs, layout
+from workflow_lib.workflow import inputs, layout, models
 
 
 # The embedded default config is the demo; a user's --configfile replaces it instead of
@@ -25,6 +25,7 @@ AS_WRITTEN = copy.deepcopy(dict(config))
 validate(config, "../config/config.schema.yaml")
 cfg.fill_3d_defaults(config, AS_WRITTEN)
 cfg.check(config)
+models.check_models(config)
 config["datasets"] = cfg.sorted_keys(config["datasets"])
 
 DATASETS = sorted(config["datasets"])

@@ -4,6 +4,7 @@ rule export_dataset:
         labels=lambda wc: dataset_samples(wc, layout.LABELS),
         images=lambda wc: dataset_samples(wc, layout.IMAGE),
         meta=lambda wc: dataset_samples(wc, layout.LABELS_META),
+        checks=lambda wc: dataset_samples(wc, layout.IMAGE_CHECK),
     output:
         directory(layout.EXPORT),
     params:

@@ -9,11 +9,12 @@ rule synthesize_image:
         # even when a killed sketch job left it missing), so an image never outlives its labels
         labels=layout.LABELS,
     output:
-        layout.IMAGE,
+        image=layout.IMAGE,
+        check=layout.IMAGE_CHECK,
     params:
         synthesis=lambda wc: dataset_config(wc)["synthesis"],
         # what the model must have been trained on (ndim, channels, normalize): checked on load
-        model_fit=lambda wc: cfg.model_fit(wc.dataset, dataset_config(wc)),
+        model_fit=lambda wc: models.model_fit(wc.dataset, dataset_config(wc)),
         kind=lambda wc: sim_config(wc)["kind"],
         device=config["device"],
         require_gpu=config["require_gpu"],

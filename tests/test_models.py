@@ -25,8 +25,14 @@ from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import ConfigError
 from workflow_lib.io import read_h5, read_tiff, write_h5, write_tiff
 from workflow_lib.workflow import config as cfg
-from workflow_lib.workflow import layout
+from workflow_lib.workflow import layout, models
 from workflow_lib.workflow.runner import Files, Job
+
+
+def check(config) -> None:
+    """What rules/common.smk runs at start-up."""
+    cfg.check(config)
+    models.check_models(config)
 from workflow_lib.workflow.stages import diffusion as stages
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -281,12 +287,12 @@ def test_a_model_that_does_not_fit_is_refused_at_start_up_and_at_load_time(
     config = _dataset(**changes)
     message = f"config key 'datasets.b.{key}': {problem}"
     with pytest.raises(ConfigError) as start_up:
-        cfg.check(config)
+        check(config)
     assert str(start_up.value).startswith(message), start_up.value
     # the synthesize job checks again (the file may not have existed at start-up)
     ds = config["datasets"]["b"]
     job = Job(Files(model="m.pt", sketch="s.tif"), Files("o.tif"),
-              SimpleNamespace(synthesis=ds["synthesis"], model_fit=cfg.model_fit("b", ds),
+              SimpleNamespace(synthesis=ds["synthesis"], model_fit=models.model_fit("b", ds),
                               device="cpu", require_gpu=False), SimpleNamespace(i="0", dataset="b"))
     with pytest.raises(ConfigError) as load:
         stages.synthesize_image(job)
@@ -297,13 +303,13 @@ def test_a_fitting_model_synthesises_and_an_old_one_only_warns(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     _save(tmp_path / "m.pt", normalize=None)  # an older cellsynth recorded no normalisation
     config = _dataset()
-    cfg.check(config)
+    check(config)
     ds = config["datasets"]["b"]
     write_tiff(tmp_path / "s.tif", toy_sketch((32, 32)), "CYX")
     guard = {**ds["synthesis"]["guard"], "enabled": False}
     synthesis = {**ds["synthesis"], "steps": 2, "guard": guard}
     job = Job(Files(model="m.pt", sketch="s.tif"), Files("o.tif"),
-              SimpleNamespace(synthesis=synthesis, model_fit=cfg.model_fit("b", ds),
+              SimpleNamespace(synthesis=synthesis, model_fit=models.model_fit("b", ds),
                               device="cpu", require_gpu=False), SimpleNamespace(i="0", dataset="b"))
     with caplog.at_level(logging.WARNING, logger="cellsynth"):
         stages.synthesize_image(job)
@@ -337,19 +343,19 @@ def test_model_sources_are_checked_at_start_up(tmp_path, monkeypatch, a_model, b
     monkeypatch.chdir(tmp_path)
     _save(tmp_path / "m.pt")
     with pytest.raises(ConfigError, match=r"config key 'datasets\." + key.replace(".", r"\.")) as e:
-        cfg.check(_two(a_model, b_model))
+        check(_two(a_model, b_model))
     assert problem in str(e.value)
 
 
 def test_another_data_sets_model_may_be_named_before_it_exists(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = _two({}, {"from": "results/a/model/model.pt"})
-    cfg.check(config)
+    check(config)
     assert layout.model_path(config, "b") == "results/a/model/model.pt"
     assert layout.trained_datasets(config) == ["a"]
     assert layout.train_targets(config) == ["results/a/model/model.pt"]
     config = _two({}, {"init_from": "results/a/model/model.pt"})
-    cfg.check(config)
+    check(config)
     assert layout.init_model_inputs(config, "b") == {"init": "results/a/model/model.pt"}
     assert layout.init_model_inputs(config, "a") == {}
 
@@ -358,7 +364,7 @@ def test_a_3d_data_set_using_a_model_needs_no_patch_size(tmp_path, monkeypatch):
     """With model.from the file's network applies: the schema's 2D patch_size default is moot."""
     monkeypatch.chdir(tmp_path)
     _save(tmp_path / "m.pt", ndim=3)
-    cfg.check(_dataset(ndim=3, synthesis={"tile": [16, 32, 32], "t_start": 40}))
+    check(_dataset(ndim=3, synthesis={"tile": [16, 32, 32], "t_start": 40}))
 
 
 # -- end to end: a second data set synthesises with the first one's model -----------------------

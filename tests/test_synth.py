@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,14 +26,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CPU = torch.device("cpu")
 SCHEDULE = NoiseSchedule.create("cosine", 1000)
 PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "overlap": 8,
-          "batch": 4, "blur": 1.0, "clip": True, "seed": 0, "guard": {"enabled": False, "margin": 2.0, "sigma": 1.0}}
+          "batch": 4, "blur": 1.0, "clip": True, "seed": 0, "guard": {"enabled": False, "margin": 2.0, "sigma": 1.0},
+          "annotation_check": {"max_unannotated_pct": 2.0, "max_boundary_offset_px": 0.5}}
 
 
-def synthesize_job(folder, params=PARAMS, i=0) -> Job:
+def synthesize_job(folder, params=PARAMS, i=0, kind="nuclei") -> Job:
     """Rule synthesize_image's job: m.pt + s.tif -> o.tif in ``folder``, on the CPU."""
     return Job(
-        Files(model=folder / "m.pt", sketch=folder / "s.tif"), Files(folder / "o.tif"),
-        SimpleNamespace(synthesis=params, device="cpu", require_gpu=False),
+        Files(model=folder / "m.pt", sketch=folder / "s.tif", labels=folder / "l.tif"),
+        Files(image=folder / "o.tif", check=folder / "o.json"),
+        SimpleNamespace(synthesis=params, kind=kind, device="cpu", require_gpu=False),
         SimpleNamespace(i=str(i)),
     )
 
@@ -171,10 +174,17 @@ def test_synthesize_stage_keeps_layout_and_axes(tmp_path, model_channels, shape,
     sketch = _sketch((1, 1, 40, 40))[0, 0]
     write_tiff(tmp_path / "s.tif", np.broadcast_to(sketch, shape[:-2] + (40, 40)).copy()
                if len(shape) > 2 else sketch[None], axes if len(shape) > 2 else "CYX")
-    stages.synthesize_image(synthesize_job(tmp_path))
+    # labels of the sketch's layout: a disc, so the annotation check has something to check
+    labels = np.zeros((1, *shape[-3:]) if len(shape) == 2 else shape, np.uint16)
+    labels[..., 15:25, 15:25] = 1
+    write_tiff(tmp_path / "l.tif", labels, axes if len(shape) > 2 else "CYX")
+    kind = "timeseries" if "T" in axes else "multichannel" if shape[0] == 2 else "nuclei"
+    stages.synthesize_image(synthesize_job(tmp_path, kind=kind))
     out, out_axes = read_tiff(tmp_path / "o.tif")
     src, src_axes = read_tiff(tmp_path / "s.tif")
     assert out.shape == src.shape and out_axes == src_axes and out.dtype == np.float32
+    check = json.loads((tmp_path / "o.json").read_text())
+    assert isinstance(check["flagged"], bool)   # an untrained model: whatever it drew, checked
 
 
 def test_synthesize_stage_rejects_wrong_channels(tmp_path):
@@ -198,3 +208,21 @@ def test_device_choice(monkeypatch, caplog):
         pick_device("auto", require_gpu=True)
     with pytest.raises(ConfigError, match="'device': 'cuda' was requested but is not available"):
         pick_device("cuda")
+
+
+def test_annotation_check_flags_an_object_no_mask_holds(tmp_path, caplog):
+    from helpers import discs
+
+    centres = [(20, 20), (20, 70), (70, 30), (70, 75)]
+    write_tiff(tmp_path / "l.tif", discs(centres, 8, (96, 96)).astype(np.uint16)[None], "CYX")
+    limits = PARAMS["annotation_check"]
+    rng = np.random.default_rng(0)
+    clean = (0.1 + 0.7 * (discs(centres, 8, (96, 96)) > 0) + rng.normal(0, 0.02, (96, 96)))[None]
+    job = synthesize_job(tmp_path)
+    assert not stages._annotation_check(job, 2, clean.astype(np.float32), limits)["flagged"]
+    extra = (0.1 + 0.7 * (discs(centres + [(45, 48)], 8, (96, 96)) > 0)
+             + rng.normal(0, 0.02, (96, 96)))[None]
+    with caplog.at_level("WARNING", logger="cellsynth"):
+        check = stages._annotation_check(job, 2, extra.astype(np.float32), limits)
+    assert check["flagged"] and check["unannotated_pct"] == 25.0
+    assert "in no mask" in caplog.text and "left out of exports" in caplog.text

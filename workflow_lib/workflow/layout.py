@@ -40,6 +40,7 @@ SKETCH = SIMULATION + "/sketches/{i}.tif"
 ANNOTATIONS = SIMULATION + "/annotations/{i}.h5"
 PREVIEW = SIMULATION + "/previews/{i}.png"
 IMAGE = SIMULATION + "/images/{i}.tif"
+IMAGE_CHECK = SIMULATION + "/images/{i}.json"
 METRICS = SIMULATION + "/evaluation/metrics.json"
 EVAL_FIGURE = SIMULATION + "/evaluation/{figure}.png"
 EVAL_FIGURES = ("summary", "grid", "distributions", "segmenter_loss", "structure")

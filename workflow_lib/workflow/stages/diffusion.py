@@ -22,11 +22,13 @@ from workflow_lib.diffusion.plots import plot_loss, plot_samples
 from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
 from workflow_lib.diffusion.train import CHECKPOINT, Trainer, config_hash
 from workflow_lib.errors import InputError
+from workflow_lib.evaluate.completeness import completeness
+from workflow_lib.evaluate.views import units
 from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_tiff, read_tiff_spacing, write_tiff,
 )
-from workflow_lib.simulate import get_kind
-from workflow_lib.workflow import config
+from workflow_lib.simulate import BLOBS, get_kind
+from workflow_lib.workflow import models
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
@@ -58,7 +60,7 @@ def _init_weights(job: Job, dataset: str, model_cfg: dict, ndim: int, channels: 
         return None, None
     path = job.input.init
     payload = read_model(path)
-    config.check_init_fit(dataset, model_cfg, ndim, channels, source, payload["unet"],
+    models.check_init_fit(dataset, model_cfg, ndim, channels, source, payload["unet"],
                           payload["meta"])
     log.info("fine-tuning: training starts from the weights of %s", path)
     return payload["state_dict"], {"path": str(source), "sha256": file_digest(path)}
@@ -157,11 +159,11 @@ def train_model(job: Job) -> None:
 
 def _load_model(job: Job, device: torch.device):
     """The job's model.pt as ``(net, meta)``, refused with the config key when it does not fit
-    the data set (param ``model_fit``: ``config.model_fit``; absent: not checked)."""
+    the data set (param ``model_fit``: ``models.model_fit``; absent: not checked)."""
     net, meta = load_model(job.input.model, device)
     fit = getattr(job.params, "model_fit", None)
     if fit is not None:
-        for warning in config.check_model_fit(fit, job.params.synthesis, job.input.model,
+        for warning in models.check_model_fit(fit, job.params.synthesis, job.input.model,
                                               net.config, meta):
             log.warning("%s", warning)
     return net, meta
@@ -208,5 +210,31 @@ def synthesize_image(job: Job) -> None:
         batch, net, schedule_of(meta), params, device, (params["seed"], int(job.wildcards.i)),
         _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
     ).reshape(sketch.shape)
-    write_tiff(job.output[0], out if has_time else out[0], axes_for(ndim, time=has_time),
+    image = out if has_time else out[0]
+    check = _annotation_check(job, ndim, image, params["annotation_check"])
+    write_tiff(job.output.image, image, axes_for(ndim, time=has_time),
                spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
+    atomic_write_text(job.output.check, json.dumps(check, indent=1) + "\n")
+
+
+def _annotation_check(job: Job, ndim: int, image: np.ndarray, limits) -> dict:
+    """Completeness of this image against its labels (blob-like label channels); flagged when
+    over the limits, with a warning, so no such sample reaches a user silently."""
+    kind = get_kind(job.params.kind)
+    labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
+    blobs = [u for u in units(kind, labels, image) if u.method == BLOBS]
+    if not blobs:
+        return {"flagged": False, "reason": "no blob-like label channel: not checked"}
+    scores = completeness([u.image for u in blobs], [u.labels for u in blobs])
+    problems = []
+    if (scores["unannotated_pct"] or 0.0) > limits["max_unannotated_pct"]:
+        problems.append(f"{scores['unannotated_pct']:.1f} % of its objects are in no mask "
+                        f"(limit {limits['max_unannotated_pct']} %)")
+    offset = scores["boundary_offset_px"]
+    if offset is not None and abs(offset) > limits["max_boundary_offset_px"]:
+        problems.append(f"its object edges lie {offset:+.2f} px from the mask edges "
+                        f"(limit {limits['max_boundary_offset_px']} px)")
+    if problems:
+        log.warning("%s: %s; flagged in %s and left out of exports", job.output.image,
+                    "; ".join(problems), job.output.check)
+    return {"flagged": bool(problems), "problems": problems, "limits": dict(limits), **scores}

@@ -18,10 +18,13 @@ log = logging.getLogger("cellsynth")
 
 def export_dataset(job: Job) -> None:
     """All samples of every simulation (names ``{sim}_{i}``) -> ``results/{ds}/export/{format}``."""
-    samples = []
-    for (sim, i, kind_name), labels, image, meta in zip(
-        job.params.samples, job.input.labels, job.input.images, job.input.meta
+    samples, flagged = [], []
+    for (sim, i, kind_name), labels, image, meta, check in zip(
+        job.params.samples, job.input.labels, job.input.images, job.input.meta, job.input.checks
     ):
+        if json.loads(Path(check).read_text(encoding="utf-8")).get("flagged"):
+            flagged.append(f"{sim}_{i}")
+            continue
         kind = get_kind(kind_name)
         axes = axes_for(job.params.ndim, time=kind.time)
         recorded = json.loads(Path(meta).read_text(encoding="utf-8"))
@@ -32,6 +35,9 @@ def export_dataset(job: Job) -> None:
             f"{sim}_{i}", kind, read_tiff(image, axes=axes)[0], read_tiff(labels, axes=axes)[0],
             tracks, spacing=recorded.get("spacing_um"),  # the labels' pixel size, or None
         ))
+    if flagged:
+        log.warning("left out of the %s export: %s (their synthetic images failed the annotation "
+                    "check, see images/<i>.json)", job.wildcards.format, ", ".join(flagged))
     summary = export(job.wildcards.format, samples, job.output[0])
     log.info("%s export: %d of %d samples, %d files; skipped: %s", summary["format"],
              summary["exported"], summary["samples"], summary["files"],
