@@ -6,11 +6,14 @@ Objects are found without annotation (:func:`find_nuclei`) unless masks are give
    1.4826 MAD of the pixels below the Otsu threshold; everything 3 noise SDs above the
    background (holes filled) may belong to a nucleus, so dim nuclei are found too.
 2. Touching nuclei are split by a watershed of the inverted distance transform, seeded by
-   its regional maxima of depth ``h`` pixels (h-maxima, on the distance smoothed by 0.5
+   its regional maxima of depth ``h`` pixels (h-maxima, on the distance smoothed by 0.7
    pixels), so one seed per convex body.
 3. Each nucleus keeps its pixels at or above half its own maximum (95th percentile) over the
    background: its outline is its edge in the image, for bright and dim nuclei alike.
 4. Pieces smaller than ``min_size`` pixels (voxels) are dropped.
+5. A dim nucleus touching a bright one falls below the bright one's half maximum; the
+   foreground left over is searched again (steps 2-4), keeping bodies at least half a typical
+   radius deep (not the rims around nuclei).
 
 Per object (spatial ``(Y, X)`` or ``(Z, Y, X)`` arrays; lengths in physical pixels, i.e. Y/X
 pixels, with Z scaled by ``z_scale``):
@@ -71,6 +74,29 @@ class MeasureSettings:
     z_scale: float = 1.0
 
 
+def _cut_at_half_maximum(
+    smooth: np.ndarray, mask: np.ndarray, bg: float, s: MeasureSettings
+) -> np.ndarray:
+    """Nuclei in ``mask``: distance-watershed pieces, each cut at its own half maximum."""
+    sampling = (s.z_scale, 1.0, 1.0) if smooth.ndim == 3 else None
+    # Smoothing the distance map flattens the pixel steps along an elongated nucleus' ridge,
+    # which would otherwise seed it twice.
+    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask, sampling=sampling), 0.7)
+    markers, n = ndimage.label(h_maxima(distance, s.h))
+    regions = watershed(-distance, markers, mask=mask).astype(np.int32)
+    if n == 0:
+        return regions
+    peak = np.zeros(n + 1)
+    peak[1:] = ndimage.labeled_comprehension(
+        smooth, regions, np.arange(1, n + 1), lambda v: np.percentile(v, 95), float, bg)
+    labels = np.where(smooth >= bg + 0.5 * (peak[regions] - bg), regions, 0)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    small = sizes < s.min_size
+    small[0] = False
+    labels[small[labels]] = 0
+    return relabelled(labels)
+
+
 def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np.ndarray:
     """Unsupervised instance segmentation of bright nuclei (module doc), int32 labels."""
     smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), s.sigma)
@@ -82,22 +108,21 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     # A low threshold finds dim nuclei too; each is then cut at its own half maximum, so its
     # outline is where its edge is in the image, whatever its brightness.
     low = ndimage.binary_fill_holes(smooth > bg + 3.0 * max(noise, 1e-6))
-    sampling = (s.z_scale, 1.0, 1.0) if smooth.ndim == 3 else None
-    # Smoothing the distance map flattens the pixel steps along an elongated nucleus' ridge,
-    # which would otherwise seed it twice.
-    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(low, sampling=sampling), 0.7)
-    markers, n = ndimage.label(h_maxima(distance, s.h))
-    regions = watershed(-distance, markers, mask=low).astype(np.int32)
-    if n == 0:
-        return regions
-    peak = np.zeros(n + 1)
-    peak[1:] = ndimage.labeled_comprehension(
-        smooth, regions, np.arange(1, n + 1), lambda v: np.percentile(v, 95), float, bg)
-    labels = np.where(smooth >= bg + 0.5 * (peak[regions] - bg), regions, 0)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    small = sizes < s.min_size
-    small[0] = False
-    labels[small[labels]] = 0
+    labels = _cut_at_half_maximum(smooth, low, bg, s)
+    if labels.max() == 0:
+        return labels
+    # A dim nucleus touching a bright one falls below the bright one's half maximum: what is
+    # left of the foreground is searched again, keeping bodies (not the rims around nuclei,
+    # which are thinner than half a typical radius).
+    radius = float(np.median(np.sqrt(np.bincount(labels.ravel())[1:] / np.pi)))
+    rest = low & (labels == 0)
+    depth_left = ndimage.distance_transform_edt(rest)
+    parts, n = ndimage.label(rest)
+    if n:
+        deepest = ndimage.maximum(depth_left, parts, np.arange(1, n + 1))
+        bodies = np.isin(parts, np.nonzero(np.asarray(deepest) >= 0.5 * radius)[0] + 1)
+        more = _cut_at_half_maximum(smooth, bodies, bg, s)
+        labels = np.where(more > 0, more + labels.max(), labels)
     return relabelled(labels)
 
 
