@@ -21,11 +21,12 @@ log = logging.getLogger("cellsynth")
 
 class Files(list):
     """File list with named entries, like Snakemake's ``input``/``output``: ``files[0]``,
-    ``files.labels``. A named entry may itself be a list (``files.h5``)."""
+    ``files.labels``. A named entry may itself be a list (``files.h5``). Names are instance
+    attributes, so they shadow list methods of the same name (``files.index``), as in
+    Snakemake."""
 
     def __init__(self, *paths: Any, **named: Any):
         super().__init__(str(p) for p in paths)
-        self._named: dict[str, Any] = {}
         for name, value in named.items():
             if isinstance(value, (list, tuple)):
                 value = [str(v) for v in value]
@@ -33,13 +34,7 @@ class Files(list):
             else:
                 value = str(value)
                 self.append(value)
-            self._named[name] = value
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_named"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+            setattr(self, name, value)
 
 
 @dataclass(frozen=True)
