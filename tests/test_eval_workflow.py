@@ -10,7 +10,8 @@ import pytest
 from helpers import load_config, run_snakemake, toy_pair
 from workflow_lib.io import write_tiff
 
-EVAL_RULES = ["convert_image", "index_dataset", "evaluate_reference", "evaluate_simulation"]
+EVAL_RULES = ["convert_image", "index_dataset", "calibrate_dataset", "evaluate_reference",
+              "evaluate_simulation"]
 
 
 def tiny_config(real_masks):

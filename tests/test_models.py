@@ -291,9 +291,11 @@ def test_a_model_that_does_not_fit_is_refused_at_start_up_and_at_load_time(
     assert str(start_up.value).startswith(message), start_up.value
     # the synthesize job checks again (the file may not have existed at start-up)
     ds = config["datasets"]["b"]
-    job = Job(Files(model="m.pt", sketch="s.tif"), Files("o.tif"),
+    job = Job(Files(model="m.pt", sketch="s.tif", labels="l.tif"),
+              Files(image="o.tif", check="o.json"),
               SimpleNamespace(synthesis=ds["synthesis"], model_fit=models.model_fit("b", ds),
-                              device="cpu", require_gpu=False), SimpleNamespace(i="0", dataset="b"))
+                              kind="nuclei", device="cpu", require_gpu=False),
+              SimpleNamespace(i="0", dataset="b"))
     with pytest.raises(ConfigError) as load:
         stages.synthesize_image(job)
     assert str(load.value) == str(start_up.value)
@@ -306,11 +308,14 @@ def test_a_fitting_model_synthesises_and_an_old_one_only_warns(tmp_path, monkeyp
     check(config)
     ds = config["datasets"]["b"]
     write_tiff(tmp_path / "s.tif", toy_sketch((32, 32)), "CYX")
+    write_tiff(tmp_path / "l.tif", np.zeros((1, 32, 32), np.uint16), "CYX")
     guard = {**ds["synthesis"]["guard"], "enabled": False}
     synthesis = {**ds["synthesis"], "steps": 2, "guard": guard}
-    job = Job(Files(model="m.pt", sketch="s.tif"), Files("o.tif"),
+    job = Job(Files(model="m.pt", sketch="s.tif", labels="l.tif"),
+              Files(image="o.tif", check="o.json"),
               SimpleNamespace(synthesis=synthesis, model_fit=models.model_fit("b", ds),
-                              device="cpu", require_gpu=False), SimpleNamespace(i="0", dataset="b"))
+                              kind="nuclei", device="cpu", require_gpu=False),
+              SimpleNamespace(i="0", dataset="b"))
     with caplog.at_level(logging.WARNING, logger="cellsynth"):
         stages.synthesize_image(job)
     assert "records no normalisation" in caplog.text and "datasets.b.normalize" in caplog.text

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from workflow_lib.dataset import IMAGE_KEY
 from workflow_lib.errors import InputError
 from workflow_lib.io import read_h5, read_h5_header, read_tiff, read_tiff_pixel_size, write_h5
 from workflow_lib.prepare.axes import (
@@ -343,7 +344,7 @@ def convert_image(
         "element_size_um": None if size is None else np.asarray(size, dtype=np.float64),
         "pixel_size_source": size_source or None,
     }
-    write_h5(target, {"data/image": data}, attrs)
+    write_h5(target, {IMAGE_KEY: data}, attrs)
     log.info("%s -> %s: %s %s, axes %s -> %s %s", source, target, array.dtype, array.shape,
              in_axes, out_axes, data.shape)
     return {k: v for k, v in attrs.items() if v is not None}
