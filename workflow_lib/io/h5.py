@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -93,13 +95,9 @@ def _write_chunks_parallel(ds: h5py.Dataset, arr: np.ndarray) -> None:
                 ds.id.write_direct_chunk(offset, data)
 
 
-def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dict[str, Any]]:
-    """Read dataset ``name`` from ``path``; return ``(array, attrs)``.
-
-    Raises :class:`InputError` naming the file when it is missing, unreadable, lacks ``name``,
-    declares more data than memory can take, or its data cannot be decoded.
-    """
-    path = Path(path)
+@contextlib.contextmanager
+def _open_dataset(path: Path, name: str) -> Iterator[h5py.Dataset]:
+    """Dataset ``name`` of the HDF5 file ``path``, open; every failure an :class:`InputError`."""
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
@@ -109,10 +107,20 @@ def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dic
             ds = f[name]
             if not isinstance(ds, h5py.Dataset):
                 raise InputError(path, f"'{name}' is a group, not a dataset")
-            check_fits_memory(path, ds.shape or (), ds.dtype)
-            return ds[()], dict(ds.attrs)
+            yield ds
     except OSError as exc:
         raise InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})") from exc
+
+
+def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dict[str, Any]]:
+    """Read dataset ``name`` from ``path``; return ``(array, attrs)``.
+
+    Raises :class:`InputError` naming the file when it is missing, unreadable, lacks ``name``,
+    declares more data than memory can take, or its data cannot be decoded.
+    """
+    with _open_dataset(Path(path), name) as ds:
+        check_fits_memory(path, ds.shape or (), ds.dtype)
+        return ds[()], dict(ds.attrs)
 
 
 def read_h5_header(
@@ -122,19 +130,8 @@ def read_h5_header(
 
     Raises :class:`InputError` like :func:`read_h5` for a missing or unreadable file or dataset.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        with h5py.File(path, "r") as f:
-            if name not in f:
-                raise InputError(path, f"has no dataset '{name}' (found: {list_datasets(f)})")
-            ds = f[name]
-            if not isinstance(ds, h5py.Dataset):
-                raise InputError(path, f"'{name}' is a group, not a dataset")
-            return tuple(ds.shape or ()), dict(ds.attrs)
-    except OSError as exc:
-        raise InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})") from exc
+    with _open_dataset(Path(path), name) as ds:
+        return tuple(ds.shape or ()), dict(ds.attrs)
 
 
 def list_datasets(f: h5py.File) -> list[str]:
