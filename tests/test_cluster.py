@@ -222,7 +222,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(slurm, pipeline_copy):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out[-4000:]
-    assert "resumed from" in (root / "logs/a/train.log").read_text()
+    assert "resumed at step" in (root / "logs/a/train.log").read_text()
     assert _step(checkpoint) == 30
     states = sorted(f["JobState"] for f in slurm_jobs(root)
                     if f["Comment"].startswith("rule_train_model_wildcards_a"))
