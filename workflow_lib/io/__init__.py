@@ -1,7 +1,8 @@
-"""File I/O: atomic writes, TIFF with ImageJ axes, HDF5. Independent of Snakemake."""
+"""File I/O: atomic writes, TIFF with ImageJ axes, HDF5, PNG. Independent of Snakemake."""
 
 from workflow_lib.io.atomic import OutputError, atomic_path, atomic_write_text
 from workflow_lib.io.h5 import read_h5, read_h5_header, write_h5
+from workflow_lib.io.png import read_png
 from workflow_lib.io.tiff import (
     axes_for, read_tiff, read_tiff_pixel_size, read_tiff_spacing, write_tiff,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "axes_for",
     "read_h5",
     "read_h5_header",
+    "read_png",
     "read_tiff",
     "read_tiff_pixel_size",
     "read_tiff_spacing",

@@ -12,7 +12,9 @@ from scipy import ndimage
 
 from workflow_lib.dataset import IMAGE_KEY
 from workflow_lib.errors import InputError
-from workflow_lib.io import read_h5, read_h5_header, read_tiff, read_tiff_pixel_size, write_h5
+from workflow_lib.io import (
+    read_h5, read_h5_header, read_png, read_tiff, read_tiff_pixel_size, write_h5,
+)
 from workflow_lib.prepare.axes import (
     axes_examples, element_sizes, guess_axes, normalize_axes, to_channel_first,
 )
@@ -37,14 +39,7 @@ def load_image(path: str | Path, h5_dataset: str = "data/image") -> tuple[np.nda
         axes = attrs.get("axes", "")
         return array, axes if isinstance(axes, str) and len(axes) == array.ndim else ""
     if suffix == ".png":
-        import imageio.v3 as iio
-
-        if not path.is_file():
-            raise InputError(path, "file not found")
-        try:
-            array = np.asarray(iio.imread(path))
-        except Exception as exc:  # imageio raises many types for broken files
-            raise InputError(path, f"not a readable PNG ({exc})") from exc
+        array = read_png(path)
         return array, "YXC" if array.ndim == 3 else "YX"
     raise InputError(path, f"unsupported file type '{suffix}' (use .tif, .tiff, .png or .h5)")
 

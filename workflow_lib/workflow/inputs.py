@@ -15,7 +15,7 @@ import numpy as np
 
 from workflow_lib.dataset import RealImage, index_files, read_image
 from workflow_lib.errors import ConfigError, InputError
-from workflow_lib.io import read_tiff
+from workflow_lib.io import read_png, read_tiff
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".h5", ".hdf5")
 MASK_SUFFIXES = (".tif", ".tiff", ".png")
@@ -94,12 +94,7 @@ def read_label_image(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if path.suffix.lower() == ".png":
-        import imageio.v3 as iio
-
-        try:
-            array = np.asarray(iio.imread(path))
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"not a readable PNG ({exc})") from exc
+        array = read_png(path)
     else:
         array, _ = read_tiff(path)
     if not np.issubdtype(array.dtype, np.integer) and not np.issubdtype(array.dtype, np.bool_):
