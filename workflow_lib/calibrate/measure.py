@@ -50,7 +50,7 @@ from skimage.measure import regionprops
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-from workflow_lib.sketch.targets import depth
+from workflow_lib.sketch.targets import depth, edge_distance
 
 _MAD_TO_SD = 1.4826
 _PROFILE_BINS = 10
@@ -102,9 +102,7 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), s.sigma)
     if smooth.max() <= smooth.min():
         return np.zeros(smooth.shape, np.int32)
-    below = smooth[smooth <= threshold_otsu(smooth)]
-    bg = float(np.median(below))
-    noise = _MAD_TO_SD * float(np.median(np.abs(below - bg)))
+    bg, noise = robust_stats(smooth[smooth <= threshold_otsu(smooth)])
     # A low threshold finds dim nuclei too; each is then cut at its own half maximum, so its
     # outline is where its edge is in the image, whatever its brightness.
     low = ndimage.binary_fill_holes(smooth > bg + 3.0 * max(noise, 1e-6))
@@ -135,7 +133,8 @@ def relabelled(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _robust(values: np.ndarray) -> tuple[float, float]:
+def robust_stats(values: np.ndarray) -> tuple[float, float]:
+    """(median, robust SD = 1.4826 x median absolute deviation) of ``values``."""
     median = float(np.median(values))
     return median, _MAD_TO_SD * float(np.median(np.abs(values - median)))
 
@@ -146,8 +145,8 @@ def _background(image: np.ndarray, labels: np.ndarray) -> tuple[float, float, fl
     away = ~ndimage.binary_dilation(labels > 0, iterations=3)
     if not away.any():
         away = np.ones(image.shape, bool)
-    median, noise = _robust(image[away])
-    _, local = _robust(ndimage.gaussian_filter(image, 1.0)[away])
+    median, noise = robust_stats(image[away])
+    _, local = robust_stats(ndimage.gaussian_filter(image, 1.0)[away])
     return median, noise, local
 
 
@@ -181,11 +180,7 @@ def _shape_stats(labels: np.ndarray, spacing: np.ndarray) -> dict[str, np.ndarra
 
 def _edge_sigma(image: np.ndarray, labels: np.ndarray, bg: float) -> float | None:
     """Gaussian blur (pixels) from the pooled, per-object normalised intensity across edges."""
-    cell = labels > 0
-    inside = depth(labels) - 0.5
-    outside, nearest = ndimage.distance_transform_edt(~cell, return_indices=True)
-    owner = labels[tuple(nearest)]
-    signed = np.where(cell, inside, -(outside - 0.5))
+    signed, owner = edge_distance(labels)
     interior = ndimage.mean(image, labels, np.arange(1, labels.max() + 1))
     level = np.concatenate([[np.nan], np.asarray(interior, float)])[owner] - bg
     near = (np.abs(signed) <= _EDGE_REACH) & (level > 0)

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from workflow_lib.sketch.targets import depth
+from workflow_lib.calibrate.measure import robust_stats
+from workflow_lib.sketch.targets import edge_distance
 
-_MAD_TO_SD = 1.4826
 #: Bins of the edge profile: signed distance in pixels, from -_REACH to +_REACH.
 _REACH = 8.0
 _BIN = 0.5
@@ -43,9 +43,7 @@ def detect_objects(
 ) -> np.ndarray:
     """Objects visible in ``image`` (int32 ids 1..N), found as described in the module doc."""
     smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), sigma)
-    background = smooth[labels == 0] if np.any(labels == 0) else smooth.ravel()
-    median = float(np.median(background))
-    spread = _MAD_TO_SD * float(np.median(np.abs(background - median)))
+    median, spread = robust_stats(smooth[labels == 0] if np.any(labels == 0) else smooth.ravel())
     foreground = smooth > median + k * max(spread, 1e-6)
     found, n = ndimage.label(foreground)
     if n == 0:
@@ -58,19 +56,6 @@ def detect_objects(
     return lut[found]
 
 
-def _signed_edge_distance(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(signed distance of each pixel centre to the nearest mask edge, inside > 0; id of the
-    nearest instance for every pixel)."""
-    cell = labels > 0
-    if not cell.any():
-        return np.zeros(labels.shape, np.float32), np.zeros(labels.shape, labels.dtype)
-    outside, nearest = ndimage.distance_transform_edt(~cell, return_indices=True)
-    owner = labels[tuple(nearest)]
-    inner = depth(labels)
-    signed = np.where(cell, inner - 0.5, -(outside - 0.5))
-    return signed.astype(np.float32), owner
-
-
 def boundary_offsets(
     image: np.ndarray, labels: np.ndarray, inner: float = 2.0, outer: float = 4.0
 ) -> np.ndarray:
@@ -79,7 +64,7 @@ def boundary_offsets(
     top = int(labels.max())
     if top == 0:
         return np.zeros(0)
-    signed, owner = _signed_edge_distance(labels)
+    signed, owner = edge_distance(labels)
     bins = np.arange(-_REACH, _REACH + _BIN, _BIN)
     nb = len(bins)
     near = np.abs(signed) <= _REACH
