@@ -90,32 +90,27 @@ def index_files(wildcards):
     return layout.index_files(wildcards.dataset)
 
 
-def real_mask_files(wildcards):
-    """Real masks matched to the data set's images by stem ([] when none are configured)."""
-    if not images_of(wildcards.dataset):
-        return []
-    return sorted(
-        inputs.real_masks(
-            dataset_config(wildcards)["evaluation"]["real_masks"],
-            images_of(wildcards.dataset),
-            cfg.key(wildcards.dataset, "evaluation", "real_masks"),
-            known_files=DEMO_FILES,
-        ).values()
-    )
+def mask_files(section, key):
+    """Rule input: the masks of config key ``section.key`` (``evaluation.real_masks``,
+    ``calibration.masks``) matched to the data set's images by stem ([] when none are set)."""
+
+    def files(wildcards):
+        if not images_of(wildcards.dataset):
+            return []
+        return sorted(
+            inputs.real_masks(
+                dataset_config(wildcards)[section][key],
+                images_of(wildcards.dataset),
+                cfg.key(wildcards.dataset, section, key),
+                known_files=DEMO_FILES,
+            ).values()
+        )
+
+    return files
 
 
-def calibration_mask_files(wildcards):
-    """The user's masks of training images for the calibration ([] when none are configured)."""
-    if not images_of(wildcards.dataset):
-        return []
-    return sorted(
-        inputs.real_masks(
-            dataset_config(wildcards)["calibration"]["masks"],
-            images_of(wildcards.dataset),
-            cfg.key(wildcards.dataset, "calibration", "masks"),
-            known_files=DEMO_FILES,
-        ).values()
-    )
+real_mask_files = mask_files("evaluation", "real_masks")
+calibration_mask_files = mask_files("calibration", "masks")
 
 
 def calibration_of(wildcards):
