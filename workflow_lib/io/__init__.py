@@ -1,7 +1,8 @@
-"""File I/O: atomic writes, TIFF with ImageJ axes, HDF5, PNG. Independent of Snakemake."""
+"""File I/O: atomic writes, TIFF with ImageJ axes, HDF5, PNG, JSON. Independent of Snakemake."""
 
 from workflow_lib.io.atomic import OutputError, atomic_path, atomic_write_text
 from workflow_lib.io.h5 import read_h5, read_h5_header, write_h5
+from workflow_lib.io.json_file import read_json, write_json
 from workflow_lib.io.png import read_png
 from workflow_lib.io.tiff import (
     axes_for, read_tiff, read_tiff_pixel_size, read_tiff_spacing, write_tiff,
@@ -14,10 +15,12 @@ __all__ = [
     "axes_for",
     "read_h5",
     "read_h5_header",
+    "read_json",
     "read_png",
     "read_tiff",
     "read_tiff_pixel_size",
     "read_tiff_spacing",
     "write_h5",
+    "write_json",
     "write_tiff",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -25,7 +24,8 @@ from workflow_lib.errors import InputError
 from workflow_lib.evaluate.completeness import completeness
 from workflow_lib.evaluate.views import units
 from workflow_lib.io import (
-    atomic_write_text, axes_for, read_h5_header, read_tiff, read_tiff_spacing, write_tiff,
+    atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
+    write_json, write_tiff,
 )
 from workflow_lib.simulate import BLOBS, get_kind
 from workflow_lib.workflow import models
@@ -178,7 +178,7 @@ def _ceiling(job: Job, ndim: int, shape: tuple[int, ...], guard) -> np.ndarray:
     if objects.shape != tuple(shape):
         raise InputError(job.input.labels, f"labels {labels.shape} do not fit the sketch {shape}: "
                          "rerun the sketch stage")
-    real = json.loads(Path(job.input.calibration).read_text(encoding="utf-8"))
+    real = read_json(job.input.calibration)
     edge = real.get("edge_sigma_px") or 1.0
     return guard_ceiling(
         objects, real["background"]["level"], real["background"]["noise_local_mean"],
@@ -214,7 +214,7 @@ def synthesize_image(job: Job) -> None:
     check = _annotation_check(job, ndim, image, params["annotation_check"])
     write_tiff(job.output.image, image, axes_for(ndim, time=has_time),
                spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
-    atomic_write_text(job.output.check, json.dumps(check, indent=1) + "\n")
+    write_json(job.output.check, check)
 
 
 def _annotation_check(job: Job, ndim: int, image: np.ndarray, limits) -> dict:

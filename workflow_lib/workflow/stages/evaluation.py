@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -11,7 +10,7 @@ from workflow_lib.calibrate.figures import structure_distances, structure_figure
 from workflow_lib.calibrate.measure import MeasureSettings, measure_nuclei
 from workflow_lib.dataset import SPLITS
 from workflow_lib.evaluate import figures, protocol
-from workflow_lib.io import atomic_write_text, axes_for, read_tiff
+from workflow_lib.io import axes_for, read_json, read_tiff, write_json
 from workflow_lib.plotting import plt, save_figure
 from workflow_lib.simulate import BLOBS, get_kind
 from workflow_lib.workflow import config
@@ -31,7 +30,7 @@ def _real_split(job: Job, split: str):
 
 def _structure(job: Job, kind, units, figure_path) -> dict:
     """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
-    real = json.loads(Path(job.input.calibration).read_text(encoding="utf-8"))
+    real = read_json(job.input.calibration)
     blobs = [u for u in units if u.method == BLOBS and u.channel == kind.downstream_channel]
     if not blobs:
         fig = plt.figure(figsize=(6, 1.5))
@@ -56,7 +55,7 @@ def evaluate_reference(job: Job) -> None:
         evaluation["real_masks"] is not None, config.evaluation_settings(evaluation),
     )
     result["downstream_real_losses"] = losses
-    atomic_write_text(job.output[0], json.dumps(result, indent=2) + "\n")
+    write_json(job.output[0], result, indent=2)
 
 
 def evaluate_simulation(job: Job) -> None:
@@ -69,7 +68,7 @@ def evaluate_simulation(job: Job) -> None:
         protocol.Sample(*(read_tiff(path, axes=axes)[0] for path in paths))
         for paths in zip(job.input.labels, job.input.sketches, job.input.images)
     ]
-    reference = json.loads(Path(job.input.reference).read_text(encoding="utf-8"))
+    reference = read_json(job.input.reference)
     metrics, data = protocol.evaluate_simulation(
         kind, samples, _real_split(job, "test"), reference,
         evaluation["real_masks"] is not None, config.evaluation_settings(evaluation),
@@ -85,4 +84,4 @@ def evaluate_simulation(job: Job) -> None:
     metrics["structure"] = _structure(job, kind, data["units"], out.structure)
     losses = {**data["losses"], "real": reference.get("downstream_real_losses")}
     figures.save(figures.loss_curves(losses), out.segmenter_loss)
-    atomic_write_text(out.metrics, json.dumps(metrics, indent=2) + "\n")
+    write_json(out.metrics, metrics, indent=2)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
 from workflow_lib.export import ExportSample, export
-from workflow_lib.io import axes_for, read_tiff
+from workflow_lib.io import axes_for, read_json, read_tiff
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow.runner import Job
 
@@ -22,12 +20,12 @@ def export_dataset(job: Job) -> None:
     for (sim, i, kind_name), labels, image, meta, check in zip(
         job.params.samples, job.input.labels, job.input.images, job.input.meta, job.input.checks
     ):
-        if json.loads(Path(check).read_text(encoding="utf-8")).get("flagged"):
+        if read_json(check).get("flagged"):
             flagged.append(f"{sim}_{i}")
             continue
         kind = get_kind(kind_name)
         axes = axes_for(job.params.ndim, time=kind.time)
-        recorded = json.loads(Path(meta).read_text(encoding="utf-8"))
+        recorded = read_json(meta)
         tracks = None
         if kind.time:
             tracks = np.asarray(recorded["tracks"] or [], np.int64).reshape(-1, 4)

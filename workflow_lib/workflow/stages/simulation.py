@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,10 @@ import numpy as np
 from workflow_lib import calibrate
 from workflow_lib.calibrate.figures import calibration_figure
 from workflow_lib.dataset import index_files, read_image
-from workflow_lib.errors import ConfigError, InputError
-from workflow_lib.io import atomic_write_text, axes_for, read_tiff, write_h5, write_tiff
+from workflow_lib.errors import ConfigError
+from workflow_lib.io import (
+    atomic_write_text, axes_for, read_json, read_tiff, write_h5, write_json, write_tiff,
+)
 from workflow_lib.simulate import Kind, get_kind, sample_rng, simulate, track_text
 from workflow_lib.sketch import annotations, make_sketch
 from workflow_lib.sketch.preview import write_preview
@@ -23,18 +24,6 @@ from workflow_lib.workflow.inputs import read_mask, read_real_mask
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
-
-
-def _write_sample_meta(path: str, meta: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(meta, indent=1) + "\n")
-
-
-def _read_sample_meta(path: str) -> dict[str, Any]:
-    """The metadata :func:`simulate_sample` wrote beside a label image."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable sample metadata file ({exc})") from exc
 
 
 def calibrate_dataset(job: Job) -> None:
@@ -58,15 +47,7 @@ def calibrate_dataset(job: Job) -> None:
              (result["properties"]["radius"]["summary"] or {}).get("median"))
     first = given[0] if given[0] is not None else calibrate.find_nuclei(images[0], settings)
     save_figure(calibration_figure(result, images[0], first), job.output.figure, dpi=90)
-    atomic_write_text(job.output.json, json.dumps(result, indent=1) + "\n")
-
-
-def _calibration(job: Job) -> dict[str, Any]:
-    path = job.input.calibration
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable calibration ({exc})") from exc
+    write_json(job.output.json, result)
 
 
 def simulate_sample(job: Job) -> None:
@@ -77,7 +58,7 @@ def simulate_sample(job: Job) -> None:
     params = p.params
     if p.calibrate:
         with config.keyed(config.sim_key(wc.dataset, wc.sim)):
-            params = calibrate.simulation_params(_calibration(job), get_kind(p.kind), shape, params)
+            params = calibrate.simulation_params(read_json(job.input.calibration), get_kind(p.kind), shape, params)
     kind, settings = config.simulation_params(wc.dataset, wc.sim, p.kind, params, len(shape))
     mask_path = job.input.mask if kind.needs_mask else None
     mask = read_mask(mask_path, len(shape)) if mask_path else None
@@ -89,7 +70,7 @@ def simulate_sample(job: Job) -> None:
     layout = axes_for(len(shape), time=kind.time)
     spacing = _sample_spacing(job.params.pixel_size, params, len(shape))
     write_tiff(job.output.labels, sim.labels, layout, spacing=spacing)
-    _write_sample_meta(job.output.meta, {
+    write_json(job.output.meta, {
         "kind": kind.name,
         "sample": i,
         "seed": p.seed,
@@ -127,7 +108,7 @@ def _sample_spacing(
 
 def export_tracks(job: Job) -> None:
     """Cell Tracking Challenge ``res_track.txt`` of a time series sample, from its metadata."""
-    meta = _read_sample_meta(job.input[0])
+    meta = read_json(job.input[0])
     tracks = np.asarray(meta["tracks"] or [], dtype=np.int64).reshape(-1, 4)
     atomic_write_text(job.output[0], track_text(tracks))
 
@@ -141,14 +122,14 @@ def sketch_sample(job: Job) -> None:
     """Labels -> sketch TIFF in [-1, 1], annotation HDF5 and PNG preview."""
     wc = job.wildcards
     i = int(wc.i)
-    meta = _read_sample_meta(job.input.meta)
+    meta = read_json(job.input.meta)
     kind = get_kind(meta["kind"])
     spatial = len(meta["shape"])
     labels = _read_labels(job.input.labels, kind, spatial)
     prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
     raw = job.params.sketch
     if job.params.calibrate:
-        raw = calibrate.sketch_params(_calibration(job), raw, job.params.sketch_explicit)
+        raw = calibrate.sketch_params(read_json(job.input.calibration), raw, job.params.sketch_explicit)
     params = config.sketch_settings(raw, spatial, prefix)
     with config.keyed(prefix):
         sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
