@@ -4,10 +4,6 @@ stops the job loudly."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +11,8 @@ import torch
 
 from helpers import (
     TARGETS,
+    kill_snakemake_when,
     run_snakemake,
-    snakemake_command,
     snapshot,
     write_raw_images,
 )
@@ -41,19 +37,8 @@ def test_killed_training_resumes_from_its_checkpoint(pipeline_copy):
     # the build's checkpoint (another config) would be ignored; removed, any checkpoint is ours
     (root / CHECKPOINT).unlink()
     # With a lock, as users run it: the killed run leaves it behind for --unlock.
-    cmd = snakemake_command(root, config, MODEL, lock=True)
-    # Own session, so the kill takes Snakemake and the job's Python together, like a node failure.
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while _checkpoint_step(root / CHECKPOINT) < 2:
-            assert proc.poll() is None, "snakemake ended before it could be killed"
-            assert time.monotonic() < deadline, "no new checkpoint within 300 s"
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_snakemake_when(root, config, MODEL, ready=lambda: _checkpoint_step(root / CHECKPOINT) >= 2,
+                        what="a new checkpoint")
     killed_at = _checkpoint_step(root / CHECKPOINT)
     assert 2 <= killed_at < 30
 

@@ -5,15 +5,12 @@ leaking masks stop a dry-run with the key's name."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 
 import numpy as np
 import pytest
 import tifffile
 
-from helpers import load_config, run_snakemake, snakemake_command, write_raw_images
+from helpers import kill_snakemake_when, load_config, run_snakemake, write_raw_images
 
 pytestmark = pytest.mark.e2e
 
@@ -30,22 +27,11 @@ def test_new_labels_after_a_killed_sketch_job_get_their_own_image(pipeline_copy)
     sim = config["datasets"]["a"]["simulations"]["sim"]
     sim["shape"] = [1536, 1536]
     sim["params"] = {"cells": [300, 320], "radius": [5, 7]}
-    proc = subprocess.Popen(
-        snakemake_command(root, config, "synthesize", lock=True),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     log = root / "logs/a/sim/sketch/0.log"
     started = log.stat().st_mtime if log.exists() else 0.0
-    try:
-        deadline = time.monotonic() + 300
-        while not (log.exists() and log.stat().st_mtime > started):
-            assert proc.poll() is None, "snakemake ended before the sketch job could be killed"
-            assert time.monotonic() < deadline, "the sketch job did not start within 300 s"
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_snakemake_when(root, config, "synthesize",
+                        ready=lambda: log.exists() and log.stat().st_mtime > started,
+                        what="the sketch job started")
     run_snakemake(root, config, "--unlock", lock=True)
     rerun = run_snakemake(root, config, "synthesize", "--rerun-incomplete", lock=True)
     assert "Nothing to be done" not in rerun.stdout

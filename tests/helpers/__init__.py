@@ -46,13 +46,13 @@ from helpers.data import (  # noqa: E402
 )
 from helpers.pipeline import build_pipeline, copy_workdir, snapshot  # noqa: E402
 from helpers.snakemake import (  # noqa: E402
-    GPU_RULES, LOCAL_PROFILE, SLURM_PROFILE, SNAKEFILE, TARGETS, Job, job_keys, planned_jobs,
-    run_snakemake, snakemake_command, write_config,
+    GPU_RULES, LOCAL_PROFILE, SLURM_PROFILE, SNAKEFILE, TARGETS, Job, job_keys,
+    kill_snakemake_when, planned_jobs, run_snakemake, snakemake_command, write_config,
 )
 
 __all__ = [
     "CONFIGS", "GPU_RULES", "LOCAL_PROFILE", "REPO", "SCHEMA", "SLURM_PROFILE", "SNAKEFILE",
-    "TARGETS", "Job", "build_pipeline", "copy_workdir", "discs", "job_keys", "load_config",
+    "TARGETS", "Job", "build_pipeline", "copy_workdir", "discs", "job_keys", "kill_snakemake_when", "load_config",
     "planned_jobs", "run_snakemake", "simulated", "sketch_settings", "snakemake_command",
     "snapshot", "tiny_config", "tiny_dataset", "toy_labels", "toy_pair", "toy_sketch",
     "two_dataset_config", "write_config", "write_h5_images", "write_raw_images",

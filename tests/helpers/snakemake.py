@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +60,31 @@ def snakemake_command(
     if config is not None:
         cmd += ["--configfile", str(write_config(workdir, config))]
     return cmd
+
+
+def kill_snakemake_when(
+    workdir: Path, config: dict | None, *args: str, ready: Callable[[], bool], what: str,
+    timeout: float = 300,
+) -> None:
+    """Run Snakemake (with its lock, as users do) until ``ready()``, then SIGKILL it and its
+    jobs together, like a node failure: its own session, the whole process group.
+
+    Fails when Snakemake ends first or ``what`` does not happen within ``timeout`` seconds.
+    """
+    proc = subprocess.Popen(
+        snakemake_command(workdir, config, *args, lock=True),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, f"snakemake ended before {what}"
+            assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def run_snakemake(
