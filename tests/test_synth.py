@@ -212,17 +212,19 @@ def test_device_choice(monkeypatch, caplog):
 
 def test_annotation_check_flags_an_object_no_mask_holds(tmp_path, caplog):
     from helpers import discs
+    from workflow_lib.simulate import get_kind
 
     centres = [(20, 20), (20, 70), (70, 30), (70, 75)]
-    write_tiff(tmp_path / "l.tif", discs(centres, 8, (96, 96)).astype(np.uint16)[None], "CYX")
+    labels = discs(centres, 8, (96, 96)).astype(np.uint16)[None]
+    nuclei = get_kind("nuclei")
     limits = PARAMS["annotation_check"]
     rng = np.random.default_rng(0)
     clean = (0.1 + 0.7 * (discs(centres, 8, (96, 96)) > 0) + rng.normal(0, 0.02, (96, 96)))[None]
     job = synthesize_job(tmp_path)
-    assert not stages._annotation_check(job, 2, clean.astype(np.float32), limits)["flagged"]
+    assert not stages._annotation_check(job, nuclei, labels, clean.astype(np.float32), limits)["flagged"]
     extra = (0.1 + 0.7 * (discs(centres + [(45, 48)], 8, (96, 96)) > 0)
              + rng.normal(0, 0.02, (96, 96)))[None]
     with caplog.at_level("WARNING", logger="cellsynth"):
-        check = stages._annotation_check(job, 2, extra.astype(np.float32), limits)
+        check = stages._annotation_check(job, nuclei, labels, extra.astype(np.float32), limits)
     assert check["flagged"] and check["unannotated_pct"] == 25.0
     assert "in no mask" in caplog.text and "left out of exports" in caplog.text

@@ -27,7 +27,7 @@ from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
     write_json, write_tiff,
 )
-from workflow_lib.simulate import BLOBS, get_kind
+from workflow_lib.simulate import BLOBS, Kind, get_kind
 from workflow_lib.workflow import models
 from workflow_lib.workflow.runner import Job
 
@@ -169,10 +169,8 @@ def _load_model(job: Job, device: torch.device):
     return net, meta
 
 
-def _ceiling(job: Job, ndim: int, shape: tuple[int, ...], guard) -> np.ndarray:
+def _ceiling(job: Job, kind: Kind, labels: np.ndarray, shape: tuple[int, ...], guard) -> np.ndarray:
     """The annotation guard's ceiling (T, C, *S) from the labels and the real background."""
-    kind = get_kind(job.params.kind)
-    labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
     series = labels if kind.time else labels[None]
     objects = (series > 0).any(1, keepdims=True) if kind.layered else series > 0
     if objects.shape != tuple(shape):
@@ -203,25 +201,28 @@ def synthesize_image(job: Job) -> None:
         sketch = sketch.clip(-1, 1)
     channels = net.config["channels"]
     batch = channel_batch(sketch, channels, str(sketch_path))
+    kind = get_kind(job.params.kind)
+    labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
     guard = params["guard"]
-    ceiling = (channel_batch(_ceiling(job, ndim, sketch.shape, guard), channels, str(sketch_path))
+    ceiling = (channel_batch(_ceiling(job, kind, labels, sketch.shape, guard), channels,
+                             str(sketch_path))
                if guard["enabled"] else None)
     out = synthesize(
         batch, net, schedule_of(meta), params, device, (params["seed"], int(job.wildcards.i)),
         _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
     ).reshape(sketch.shape)
     image = out if has_time else out[0]
-    check = _annotation_check(job, ndim, image, params["annotation_check"])
+    check = _annotation_check(job, kind, labels, image, params["annotation_check"])
     write_tiff(job.output.image, image, axes_for(ndim, time=has_time),
                spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
     write_json(job.output.check, check)
 
 
-def _annotation_check(job: Job, ndim: int, image: np.ndarray, limits) -> dict:
+def _annotation_check(
+    job: Job, kind: Kind, labels: np.ndarray, image: np.ndarray, limits
+) -> dict:
     """Completeness of this image against its labels (blob-like label channels); flagged when
     over the limits, with a warning, so no such sample reaches a user silently."""
-    kind = get_kind(job.params.kind)
-    labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
     blobs = [u for u in units(kind, labels, image) if u.method == BLOBS]
     if not blobs:
         return {"flagged": False, "reason": "no blob-like label channel: not checked"}
