@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow_lib.errors import ConfigError, ParamError
+from workflow_lib.calibrate.measure import MeasureSettings
 from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
 from workflow_lib.simulate import Kind, get_kind, read_params
 from workflow_lib.sketch import SketchParams
@@ -165,6 +166,11 @@ def check_no_test_masks(
                 f"'{path}' is the mask of test image '{Path(path).stem}' (the evaluation tests "
                 "on it, so simulating from it leaks the answer); leave it out of the glob",
             )
+
+
+def measure_settings(raw: Mapping[str, Any]) -> MeasureSettings:
+    """Typed calibration measurement settings from a data set's schema-filled ``calibration:``."""
+    return MeasureSettings(raw["sigma"], raw["h"], raw["min_size"], raw["z_scale"])
 
 
 def evaluation_settings(raw: Mapping[str, Any]) -> EvaluationSettings:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from workflow_lib.calibrate.figures import structure_distances, structure_figure
-from workflow_lib.calibrate.measure import MeasureSettings, measure_nuclei
+from workflow_lib.calibrate.measure import measure_nuclei
 from workflow_lib.dataset import SPLITS
 from workflow_lib.evaluate import figures, protocol
 from workflow_lib.io import axes_for, read_json, read_tiff, write_json
@@ -38,7 +38,7 @@ def _structure(job: Job, kind, units, figure_path) -> dict:
         save_figure(fig, figure_path)
         return {"reason": "no label channel of this kind shows blob-like objects"}
     p = job.params.calibration
-    settings = MeasureSettings(p["sigma"], p["h"], p["min_size"], p["z_scale"])
+    settings = config.measure_settings(p)
     synthetic = measure_nuclei([u.image for u in blobs], [None] * len(blobs), settings)
     distances = structure_distances(real, synthetic)
     save_figure(structure_figure(real, synthetic, distances), figure_path, dpi=90)

@@ -39,7 +39,7 @@ def calibrate_dataset(job: Job) -> None:
         names.append(name)
         images.append(array[p["channel"]])
         given.append(read_real_mask(masks[name], images[-1].shape) if name in masks else None)
-    settings = calibrate.MeasureSettings(p["sigma"], p["h"], p["min_size"], p["z_scale"])
+    settings = config.measure_settings(p)
     result = calibrate.measure_nuclei(images, given, settings)
     result["train_images"] = names
     log.info("calibration of %s: %d nuclei in %d images, density %s, radius %s", dataset,
