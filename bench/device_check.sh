@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One GPU session's checks, in one go (docs/performance.md has the results):
+#   1. bench/bench_diffusion.py at full size (1024^2 2D, 180x512x512 3D; the default sampler
+#      against DDPM-400, peak memory, training patches/s);
+#   2. the default config end to end on the GPU (demo data -> train -> synthesize -> evaluate).
+# Usage, in the repository root of a GPU node:
+#   bash bench/device_check.sh OUT [WHEELS]
+# OUT receives the tables, the run's logs and metrics (as one tarball). WHEELS: a folder of wheels
+# for what the node lacks (snakemake, jsonschema, stardist), for nodes without a package index.
+set -uo pipefail
+out=${1:?usage: device_check.sh OUT [WHEELS]}
+wheels=${2:-}
+mkdir -p "$out"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+exec > >(tee "$out/device_check.txt") 2>&1
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+if [ -n "$wheels" ]; then
+    python3 -m pip install -q --no-index --find-links "$wheels" snakemake jsonschema stardist csbdeep \
+        || python3 -m pip install -q --no-index --no-deps "$wheels"/*.whl
+fi
+python3 -c 'import torch, snakemake; print("torch", torch.__version__, "snakemake", snakemake.__version__)'
+
+echo "== bench_diffusion (full size; default sampler: dpmpp, 4 network calls)"
+timeout 200 python3 bench/bench_diffusion.py --full --big --steps 4 --repeat 3
+
+echo "== default config end to end on the GPU"
+start=$(date +%s)
+timeout 240 snakemake all --cores "$(nproc)" --resources gpu=1 --quiet rules
+echo "end to end: exit $?, $(($(date +%s) - start)) s"
+tar czf "$out/run.tar.gz" --ignore-failed-read logs benchmarks \
+    $(find results -name '*.json' -o -name '*.png' -o -name '*.csv' -o -name 'model.md' 2>/dev/null)
