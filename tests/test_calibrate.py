@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from helpers import simulated
+from workflow_lib.calibrate.texture import _fine_gain_of_white_noise as _fine_share
 from workflow_lib.calibrate import MeasureSettings, find_nuclei, measure_nuclei, simulation_params, sketch_params
 from workflow_lib.errors import ParamError
 from workflow_lib.simulate import get_kind
@@ -52,6 +53,10 @@ def test_unsupervised_measurement_recovers_the_simulation(measured_2d):
     bright = m["properties"]["brightness"]["summary"]
     assert 0.2 < bright["p10"] < bright["p90"] <= 1.2   # a spread of brightness, as rendered
     assert m["segmentation"] == ["unsupervised"] and len(m["properties"]["radius"]["samples"]) > 50
+    # white noise of SD NOISE keeps this share of itself in the fine band (texture module doc)
+    fine = NOISE * _fine_share(2)
+    assert m["texture"]["fine"]["background"] == pytest.approx(fine, rel=0.15)
+    assert m["texture"]["fine"]["objects"] == pytest.approx(fine, rel=0.25)
 
 
 def test_masks_replace_the_segmentation():
@@ -86,7 +91,10 @@ def test_simulation_params_follow_the_measurement_and_the_user_wins(measured_2d)
     expected = m["density"]["median"] * 512 * 512 / 1e4
     assert params["cells"][0] <= expected * 1.1 and params["cells"][1] >= expected * 0.9
     assert params["radius_samples"] == m["properties"]["radius"]["samples"]
-    assert "z_scale" not in params and params["min_distance"] > 0
+    assert "z_scale" not in params
+    props = {k: v["summary"]["median"] for k, v in m["properties"].items()}
+    assert params["min_distance"] == pytest.approx(2 * props["radius"] / np.sqrt(props["elongation"]), abs=1e-3)
+    assert "min_distance" not in simulation_params(m, get_kind("overlapping"), (512, 512), {})
     mine = simulation_params(m, nuclei, (512, 512), {"radius": [3, 4], "cells": 7})
     assert mine["radius"] == [3, 4] and mine["cells"] == 7 and "radius_samples" not in mine
     # timeseries takes the shape keys but has its own frames; masks only the sketch

@@ -27,7 +27,7 @@ CPU = torch.device("cpu")
 SCHEDULE = NoiseSchedule.create("cosine", 1000)
 PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "overlap": 8,
           "batch": 4, "blur": 1.0, "clip": True, "seed": 0, "guard": {"enabled": False, "margin": 2.0, "sigma": 1.0},
-          "annotation_check": {"max_unannotated_pct": 2.0, "max_boundary_offset_px": 0.5}}
+          "texture": False, "annotation_check": {"max_unannotated_pct": 2.0, "max_boundary_offset_px": 0.5}}
 
 
 def synthesize_job(folder, params=PARAMS, i=0, kind="nuclei") -> Job:

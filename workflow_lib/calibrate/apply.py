@@ -10,7 +10,13 @@ measurements of the real training images; keys the user set always win. What is 
   their median eccentricity is 0.61 with elongation 1) and the measured elongation already
   carries the stretch; the warp barely moves solidity (0.97 -> 0.96 from 0 to 1), so outline
   roughness is not calibrated;
-- ``min_distance``: 0.8 x the 10th percentile of the centre-to-nearest-centre distance;
+- ``min_distance``: the median nucleus's width (2 x median radius / sqrt(median elongation)).
+  The simulator cannot deform nuclei: two placed closer than their width overlap and the later
+  one is cut to a sliver, where real nuclei that close are squeezed side by side. Cut nuclei
+  are shapes no real image holds, and a segmenter trained on them scored lower on real images
+  (docs/simulation.md); the price is fewer close neighbours than real (the structure figure's
+  ``nn_distance``). Layered kinds (``overlapping``) keep their own: their cells overlap whole,
+  in separate label layers, and are never cut;
 - ``z_scale`` (3D): the median Y/X over Z spread of the nuclei.
 
 Sketches: ``brightness_samples`` (per-nucleus brightness relative to the brightest), the
@@ -69,9 +75,9 @@ def simulation_params(
         derived["elongation_samples"] = elongations
     if elongations:
         derived["irregularity"] = _IRREGULARITY_WITH_MEASURED_ELONGATION
-    nn = calibration["properties"].get("nn_distance")
-    if nn and nn["summary"]:
-        derived["min_distance"] = round(0.8 * nn["summary"]["p10"], 3)
+    radius, elongation = _median(calibration, "radius"), _median(calibration, "elongation")
+    if radius is not None and not kind.layered:  # layered kinds overlap whole cells by design
+        derived["min_distance"] = round(2.0 * radius / np.sqrt(max(elongation or 1.0, 1.0)), 3)
     ratio = _median(calibration, "z_extent_ratio")
     if ndim == 3 and ratio is not None:
         derived["z_scale"] = round(max(ratio, 0.05), 4)

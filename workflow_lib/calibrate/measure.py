@@ -34,7 +34,9 @@ Per image: ``density`` (objects per 10^4 pixels in 2D, 10^6 voxels in 3D) and ``
 ``brightness_scale`` (the 95th percentile of the nuclei's mean intensity above the background,
 in image units, which ``brightness`` 1 stands for), the radial intensity profile (mean relative intensity per depth
 bin, 0 = rim, 1 = centre) and the edge blur (Gaussian sigma from the 20 %-80 % rise of the
-intensity across object edges: 1.683 sigma for a blurred step).
+intensity across object edges: 1.683 sigma for a blurred step), and the ``texture``: robust SDs
+of the pixel noise and of the few-pixel texture inside objects and in the background
+(:mod:`.texture`), which synthesis matches.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from skimage.measure import regionprops
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
+from workflow_lib.calibrate.texture import BANDS, REGIONS, measure_texture
 from workflow_lib.sketch.targets import depth, edge_distance
 
 _MAD_TO_SD = 1.4826
@@ -239,6 +242,18 @@ def _summary(values: np.ndarray) -> dict[str, float] | None:
             "median": float(q[2]), "p75": float(q[3]), "p90": float(q[4]), "n": int(len(values))}
 
 
+def _median_texture(textures: Sequence[dict]) -> dict:
+    """Per band and region the median over images of their robust SDs (None: no image had
+    the region)."""
+    out: dict = {}
+    for band in BANDS:
+        out[band] = {}
+        for region in REGIONS:
+            values = [t[band][region] for t in textures if t[band][region] is not None]
+            out[band][region] = float(np.median(values)) if values else None
+    return out
+
+
 def measure_nuclei(
     images: Sequence[np.ndarray],
     masks: Sequence[np.ndarray | None],
@@ -254,6 +269,7 @@ def measure_nuclei(
     per_object: dict[str, list[np.ndarray]] = {k: [] for k in (
         "radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")}
     density, foreground, bgs, noises, locals_, blurs, profiles, weights = [], [], [], [], [], [], [], []
+    textures = []
     sources = []
     for image, mask in zip(images, masks):
         image = np.asarray(image, np.float32)
@@ -266,6 +282,7 @@ def measure_nuclei(
         bgs.append(bg)
         noises.append(noise)
         locals_.append(local)
+        textures.append(measure_texture(image, labels > 0))
         if labels.max() == 0:
             continue
         stats = _shape_stats(labels, spacing)
@@ -306,5 +323,6 @@ def measure_nuclei(
         "brightness_scale": top,
         "edge_sigma_px": float(np.median(blurs)) if blurs else None,
         "radial_profile": profile,
+        "texture": _median_texture(textures),
         "properties": properties,
     }

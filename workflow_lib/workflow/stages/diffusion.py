@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from workflow_lib.calibrate.texture import match_texture
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
@@ -39,6 +40,9 @@ _PREVIEW_TILES = 8
 # training.
 _PREVIEW_T_FRACTION = 0.4
 _PREVIEW = {"sampler": "dpmpp", "steps": 20, "blur": 1.0, "clip": True}
+# The texture's noise is its own random stream of the sample's seed, so matching texture
+# leaves the diffusion's noise (and images made before it) as they were.
+_TEXTURE_STREAM = 1
 
 
 
@@ -169,14 +173,18 @@ def _load_model(job: Job, device: torch.device):
     return net, meta
 
 
-def _ceiling(job: Job, kind: Kind, labels: np.ndarray, shape: tuple[int, ...], guard) -> np.ndarray:
-    """The annotation guard's ceiling (T, C, *S) from the labels and the real background."""
+def _objects(job: Job, kind: Kind, labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Where the labels have an object, bool (T, 1, *S) (T = 1 without a time axis)."""
     series = labels if kind.time else labels[None]
     objects = (series > 0).any(1, keepdims=True) if kind.layered else series > 0
     if objects.shape != tuple(shape):
         raise InputError(job.input.labels, f"labels {labels.shape} do not fit the sketch {shape}: "
                          "rerun the sketch stage")
-    real = read_json(job.input.calibration)
+    return objects
+
+
+def _ceiling(objects: np.ndarray, real: dict, guard) -> np.ndarray:
+    """The annotation guard's ceiling (T, 1, *S) from the objects and the real background."""
     edge = real.get("edge_sigma_px") or 1.0
     return guard_ceiling(
         objects, real["background"]["level"], real["background"]["noise_local_mean"],
@@ -203,19 +211,49 @@ def synthesize_image(job: Job) -> None:
     batch = channel_batch(sketch, channels, str(sketch_path))
     kind = get_kind(job.params.kind)
     labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
+    objects = _objects(job, kind, labels, sketch.shape)
     guard = params["guard"]
-    ceiling = (channel_batch(_ceiling(job, kind, labels, sketch.shape, guard), channels,
-                             str(sketch_path))
+    real = read_json(job.input.calibration) if guard["enabled"] or params["texture"] else {}
+    ceiling = (channel_batch(_ceiling(objects, real, guard), channels, str(sketch_path))
                if guard["enabled"] else None)
+    seed = (params["seed"], int(job.wildcards.i))
     out = synthesize(
-        batch, net, schedule_of(meta), params, device, (params["seed"], int(job.wildcards.i)),
+        batch, net, schedule_of(meta), params, device, seed,
         _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
     ).reshape(sketch.shape)
+    texture = _match_texture(job, kind, out, objects, real, seed) if params["texture"] else None
     image = out if has_time else out[0]
     check = _annotation_check(job, kind, labels, image, params["annotation_check"])
+    if texture is not None:
+        check["texture"] = texture
     write_tiff(job.output.image, image, axes_for(ndim, time=has_time),
                spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
     write_json(job.output.check, check)
+
+
+def _match_texture(
+    job: Job, kind: Kind, out: np.ndarray, objects: np.ndarray, real: dict, seed: tuple[int, int]
+) -> list[dict] | str:
+    """Match ``out`` (T, C, *S; changed in place) frame by frame to the real images' pixel
+    noise and texture (``calibrate.texture``); returns what was done per frame, or why not."""
+    target = real.get("texture")
+    if target is None:
+        reason = (f"{job.input.calibration} predates texture measurements: rerun it with "
+                  "`snakemake --forcerun calibrate_dataset`")
+        log.warning("texture not matched: %s", reason)
+        return reason
+    if not kind.nuclei_like or out.shape[1] != 1:
+        reason = ("the calibration measures nuclei in one channel; this simulation's images "
+                  "are not nuclei-like single-channel images")
+        log.info("texture not matched: %s", reason)
+        return reason
+    rng = np.random.default_rng((*seed, _TEXTURE_STREAM))
+    done = []
+    for t in range(out.shape[0]):
+        out[t, 0], frame = match_texture(out[t, 0], objects[t, 0], target, rng)
+        done.append(frame)
+    log.info("texture matched to the real images: %s", done)
+    return done
 
 
 def _annotation_check(
