@@ -31,9 +31,11 @@ PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "over
 
 
 def synthesize_job(folder, params=PARAMS, i=0, kind="nuclei") -> Job:
-    """Rule synthesize_image's job: m.pt + s.tif -> o.tif in ``folder``, on the CPU."""
+    """Rule synthesize_image's job: m.pt + s.tif (+ l.tif, c.json) -> o.tif in ``folder``, on
+    the CPU."""
     return Job(
-        Files(model=folder / "m.pt", sketch=folder / "s.tif", labels=folder / "l.tif"),
+        Files(model=folder / "m.pt", sketch=folder / "s.tif", labels=folder / "l.tif",
+              calibration=folder / "c.json"),
         Files(image=folder / "o.tif", check=folder / "o.json"),
         SimpleNamespace(synthesis=params, kind=kind, device="cpu", require_gpu=False),
         SimpleNamespace(i=str(i)),
@@ -228,3 +230,33 @@ def test_annotation_check_flags_an_object_no_mask_holds(tmp_path, caplog):
         check = stages._annotation_check(job, nuclei, labels, extra.astype(np.float32), limits)
     assert check["flagged"] and check["unannotated_pct"] == 25.0
     assert "in no mask" in caplog.text and "left out of exports" in caplog.text
+
+
+def test_synthesize_stage_matches_the_real_texture(tmp_path, caplog):
+    from workflow_lib.calibrate.texture import measure_texture
+
+    save_model(tmp_path / "m.pt", _net(2, 1), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    write_tiff(tmp_path / "s.tif", _sketch((1, 1, 64, 64))[0], "CYX")
+    labels = np.zeros((1, 64, 64), np.uint16)
+    labels[0, 20:44, 20:44] = 1
+    write_tiff(tmp_path / "l.tif", labels, "CYX")
+    texture = {"fine": {"objects": 0.05, "background": 0.05}, "mid": {"objects": 1.0, "background": 1.0}}
+    calibration = tmp_path / "c.json"
+    job = synthesize_job(tmp_path, params={**PARAMS, "texture": True})
+
+    calibration.write_text(json.dumps({"texture": texture}))
+    stages.synthesize_image(synthesize_job(tmp_path))   # texture off
+    plain, _ = read_tiff(tmp_path / "o.tif")
+    stages.synthesize_image(job)
+    out, _ = read_tiff(tmp_path / "o.tif")
+    check = json.loads((tmp_path / "o.json").read_text())
+    assert check["texture"][0]["background"]["noise_added"] > 0
+    # the untrained model's background sits near 0, where [0, 1] clips part of the noise
+    before, after = (measure_texture(np.squeeze(a), labels[0] > 0)["fine"]["background"] for a in (plain, out))
+    assert after > 1.5 * before
+
+    calibration.write_text(json.dumps({"background": {"level": 0.1}}))  # made before texture
+    with caplog.at_level("WARNING", logger="cellsynth"):
+        stages.synthesize_image(job)
+    assert "forcerun calibrate_dataset" in json.loads((tmp_path / "o.json").read_text())["texture"]
+    assert "texture not matched" in caplog.text
