@@ -120,9 +120,11 @@ def calibration_of(wildcards):
     return {"calibration": layout.fill(layout.CALIBRATION, dataset=wildcards.dataset)}
 
 
-def guard_inputs(wildcards):
-    """Rule input: the calibration (real background and blur) when the annotation guard is on."""
-    if not dataset_config(wildcards)["synthesis"]["guard"]["enabled"]:
+def synthesis_calibration(wildcards):
+    """Rule input: the calibration when synthesis uses it (the annotation guard: real background
+    and blur; texture matching: real noise and texture)."""
+    synthesis = dataset_config(wildcards)["synthesis"]
+    if not (synthesis["guard"]["enabled"] or synthesis["texture"]):
         return {}
     return {"calibration": layout.fill(layout.CALIBRATION, dataset=wildcards.dataset)}
 

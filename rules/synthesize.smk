@@ -1,7 +1,7 @@
 rule synthesize_image:
     """One sketch -> one synthetic image (SDEdit, tiles blended at every step)."""
     input:
-        unpack(guard_inputs),
+        unpack(synthesis_calibration),
         # the data set's own model, or the file its model.from names (no train_model job)
         model=lambda wc: layout.model_path(config, wc.dataset),
         sketch=layout.SKETCH,

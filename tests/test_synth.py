@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from helpers import toy_sketch
 from workflow_lib.diffusion.model_io import load_model, save_model
@@ -260,3 +261,25 @@ def test_synthesize_stage_matches_the_real_texture(tmp_path, caplog):
         stages.synthesize_image(job)
     assert "forcerun calibrate_dataset" in json.loads((tmp_path / "o.json").read_text())["texture"]
     assert "texture not matched" in caplog.text
+
+
+def test_guard_and_texture_with_a_two_channel_model(tmp_path):
+    """Nuclei labels (one channel) guard every channel of a 2-channel model's sketch; texture
+    matching, measured on one channel, is skipped and says why."""
+    save_model(tmp_path / "m.pt", _net(2, 2), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    write_tiff(tmp_path / "s.tif", _sketch((1, 2, 40, 40))[0], "CYX")
+    labels = np.zeros((1, 40, 40), np.uint16)
+    labels[0, 12:28, 12:28] = 1
+    write_tiff(tmp_path / "l.tif", labels, "CYX")
+    (tmp_path / "c.json").write_text(json.dumps({
+        "background": {"level": 0.1, "noise_local_mean": 0.02}, "edge_sigma_px": 1.5,
+        "texture": {"fine": {"objects": 0.03, "background": 0.03}, "mid": {"objects": 0.02, "background": 0.01}}}))
+    params = {**PARAMS, "guard": {"enabled": True, "margin": 2.0, "sigma": 1.0}, "texture": True}
+    stages.synthesize_image(synthesize_job(tmp_path, params=params))
+    out, _ = read_tiff(tmp_path / "o.tif")
+    assert out.shape == (2, 40, 40)
+    # far from the square the guard holds both channels' local mean at the ceiling
+    ceiling = 0.1 + 2.0 * 0.02
+    far = ndimage.gaussian_filter(out, (0, 1, 1))[:, :4, :4]
+    assert far.max() <= ceiling + 0.02
+    assert "single-channel" in json.loads((tmp_path / "o.json").read_text())["texture"]

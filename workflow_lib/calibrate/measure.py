@@ -52,10 +52,10 @@ from skimage.measure import regionprops
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
+from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.calibrate.texture import BANDS, REGIONS, measure_texture
 from workflow_lib.sketch.targets import depth, edge_distance
 
-_MAD_TO_SD = 1.4826
 _PROFILE_BINS = 10
 _EDGE_REACH = 6.0
 _EDGE_BIN = 0.5
@@ -134,12 +134,6 @@ def relabelled(labels: np.ndarray) -> np.ndarray:
     lut = np.zeros(int(labels.max()) + 1, np.int32)
     lut[ids] = np.arange(1, len(ids) + 1)
     return lut[labels]
-
-
-def robust_stats(values: np.ndarray) -> tuple[float, float]:
-    """(median, robust SD = 1.4826 x median absolute deviation) of ``values``."""
-    median = float(np.median(values))
-    return median, _MAD_TO_SD * float(np.median(np.abs(values - median)))
 
 
 def _background(image: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:

@@ -26,19 +26,19 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import ndimage
 
+from workflow_lib.calibrate.stats import robust_stats
+
 FINE = 1.0
 MID = 4.0
 INSET = 3
 REGIONS = ("objects", "background")
 BANDS = ("fine", "mid")
-_MAD_TO_SD = 1.4826
 _DAMPING_ROUNDS = 3
 
 
 def _robust_sd(values: np.ndarray) -> float | None:
-    if values.size < 50:
-        return None
-    return _MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
+    """Robust SD, or None for fewer than 50 values (a region too small to say)."""
+    return robust_stats(values)[1] if values.size >= 50 else None
 
 
 def _smooth_within(image: np.ndarray, objects: np.ndarray, sigma: float) -> np.ndarray:

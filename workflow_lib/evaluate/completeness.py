@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from workflow_lib.calibrate.measure import robust_stats
+from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.sketch.targets import edge_distance
 
 #: Bins of the edge profile: signed distance in pixels, from -_REACH to +_REACH.

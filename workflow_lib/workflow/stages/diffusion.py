@@ -174,10 +174,13 @@ def _load_model(job: Job, device: torch.device):
 
 
 def _objects(job: Job, kind: Kind, labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Where the labels have an object, bool (T, 1, *S) (T = 1 without a time axis)."""
+    """Where the labels have an object, bool (T, 1 or C, *S) (T = 1 without a time axis), for
+    a sketch of ``shape`` (T, C, *S)."""
     series = labels if kind.time else labels[None]
     objects = (series > 0).any(1, keepdims=True) if kind.layered else series > 0
-    if objects.shape != tuple(shape):
+    fits = (objects.shape[0] == shape[0] and objects.shape[2:] == tuple(shape[2:])
+            and objects.shape[1] in (1, shape[1]))
+    if not fits:
         raise InputError(job.input.labels, f"labels {labels.shape} do not fit the sketch {shape}: "
                          "rerun the sketch stage")
     return objects
@@ -214,7 +217,8 @@ def synthesize_image(job: Job) -> None:
     objects = _objects(job, kind, labels, sketch.shape)
     guard = params["guard"]
     real = read_json(job.input.calibration) if guard["enabled"] or params["texture"] else {}
-    ceiling = (channel_batch(_ceiling(objects, real, guard), channels, str(sketch_path))
+    ceiling = (channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape),
+                             channels, str(sketch_path))
                if guard["enabled"] else None)
     seed = (params["seed"], int(job.wildcards.i))
     out = synthesize(
