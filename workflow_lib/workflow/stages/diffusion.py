@@ -187,7 +187,7 @@ def _objects(job: Job, kind: Kind, labels: np.ndarray, shape: tuple[int, ...]) -
 
 
 def _ceiling(objects: np.ndarray, real: dict, guard) -> np.ndarray:
-    """The annotation guard's ceiling (T, 1, *S) from the objects and the real background."""
+    """The annotation guard's ceiling (the objects' shape) from them and the real background."""
     edge = real.get("edge_sigma_px") or 1.0
     return guard_ceiling(
         objects, real["background"]["level"], real["background"]["noise_local_mean"],
