@@ -122,3 +122,18 @@ def test_sketch_params_keep_explicit_keys(measured_2d):
     assert min(out["brightness_samples"]) >= 0.05 and max(out["brightness_samples"]) <= 1
     kept = sketch_params(m, raw, explicit=["blur", "brightness", "mode"])
     assert kept["blur"] == 1.0 and "brightness_samples" not in kept and kept["mode"] == "auto"
+
+
+def test_structure_distances_compare_properties_density_and_texture(measured_2d):
+    from workflow_lib.calibrate.figures import structure_distances
+
+    m, _ = measured_2d
+    same = structure_distances(m, m)
+    assert same["radius"]["ks"] == 0.0 and same["density_ratio"] == 1.0
+    assert same["texture"]["fine_background"]["ratio"] == 1.0
+    images, _ = rendered(seeds=[5, 6])
+    noisier = measure_nuclei([img + np.random.default_rng(0).normal(0, 2 * NOISE, img.shape)
+                              for img in images], [None, None])
+    d = structure_distances(m, noisier)
+    assert d["texture"]["fine_background"]["ratio"] > 1.8   # sqrt(1 + 4) x the rendered noise
+    assert 0 < d["radius"]["ks"] < 0.5

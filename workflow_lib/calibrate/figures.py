@@ -9,6 +9,7 @@ import numpy as np
 from scipy import stats
 from skimage.segmentation import find_boundaries
 
+from workflow_lib.calibrate.texture import BANDS, REGIONS
 from workflow_lib.plotting import middle_plane, plt
 
 #: Per-object properties compared between real and simulated (when both have them).
@@ -70,7 +71,9 @@ def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.
 
 def structure_distances(real: Mapping[str, Any], simulated: Mapping[str, Any]) -> dict[str, Any]:
     """Per property: two-sample Kolmogorov-Smirnov statistic (0 = same distribution, 1 =
-    disjoint) between real and simulated samples; density: simulated / real median."""
+    disjoint) between real and simulated samples; density: simulated / real median; texture
+    (where both measured it): per band and region the real and simulated robust SD and their
+    ratio (1 = as real)."""
     out: dict[str, Any] = {}
     for name in PROPERTIES:
         a = real["properties"].get(name, {}).get("samples") or []
@@ -80,6 +83,13 @@ def structure_distances(real: Mapping[str, Any], simulated: Mapping[str, Any]) -
                      "simulated_median": float(np.median(b)) if b else None}
     r, s = real["density"].get("median"), simulated["density"].get("median")
     out["density_ratio"] = float(s / r) if r and s is not None else None
+    if real.get("texture") and simulated.get("texture"):
+        out["texture"] = {
+            f"{band}_{region}": {"real": a, "simulated": b,
+                                 "ratio": float(b / a) if a and b is not None else None}
+            for band in BANDS for region in REGIONS
+            for a, b in [(real["texture"][band][region], simulated["texture"][band][region])]
+        }
     return out
 
 
