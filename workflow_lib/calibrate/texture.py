@@ -41,25 +41,37 @@ def _robust_sd(values: np.ndarray) -> float | None:
     return robust_stats(values)[1] if values.size >= 50 else None
 
 
-def _smooth_within(image: np.ndarray, objects: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing of the objects and of the background, each from its own pixels."""
-    out = np.empty_like(image)
-    for region in (objects, ~objects):
-        if not region.any():
-            continue
-        weight = region.astype(np.float32)
-        num = ndimage.gaussian_filter(image * weight, sigma)
-        den = ndimage.gaussian_filter(weight, sigma)
-        out[region] = num[region] / np.maximum(den[region], 1e-6)
-    return out
+class _Bands:
+    """The band decomposition for one ``objects`` mask (module doc): each region smoothed from
+    its own pixels, ``G * (x m) / G * m``, with the smoothed region masks ``G * m`` computed
+    once per sigma however many images are split."""
+
+    def __init__(self, objects: np.ndarray):
+        objects = np.asarray(objects, bool)
+        self.masks = [(region, region.astype(np.float32)) for region in (objects, ~objects)
+                      if region.any()]
+        self.shares = {s: [ndimage.gaussian_filter(w, s) for _, w in self.masks] for s in (FINE, MID)}
+
+    def smooth(self, image: np.ndarray, sigma: float) -> np.ndarray:
+        out = np.empty_like(image)
+        for (region, weight), share in zip(self.masks, self.shares[sigma]):
+            num = ndimage.gaussian_filter(image * weight, sigma)
+            out[region] = num[region] / np.maximum(share[region], 1e-6)
+        return out
+
+    def fine(self, image: np.ndarray) -> np.ndarray:
+        return image - self.smooth(image, FINE)
+
+    def mid(self, image: np.ndarray) -> np.ndarray:
+        return self.smooth(image, FINE) - self.smooth(image, MID)
 
 
 def bands(image: np.ndarray, objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(fine, mid) bands of a spatial float image with bool ``objects`` (module doc)."""
     image = np.asarray(image, np.float32)
-    objects = np.asarray(objects, bool)
-    fine_blur = _smooth_within(image, objects, FINE)
-    return image - fine_blur, fine_blur - _smooth_within(image, objects, MID)
+    split = _Bands(objects)
+    fine_blur = split.smooth(image, FINE)
+    return image - fine_blur, fine_blur - split.smooth(image, MID)
 
 
 def regions(objects: np.ndarray) -> dict[str, np.ndarray]:
@@ -113,11 +125,12 @@ def match_texture(
     ``noise_added`` SD).
     """
     out = np.asarray(image, np.float32).copy()
+    split = _Bands(objects)
     where = regions(objects)
     weights = {r: _soft(where[r]) for r in REGIONS}
     # Noise everywhere, edges included (a noise-free rim would mark every edge), at each
     # region's level, blended across the edge.
-    fine, _ = bands(out, objects)
+    fine = split.fine(out)
     per_unit = _fine_gain_of_white_noise(out.ndim)
     inside = _soft(np.asarray(objects, bool))
     amplitude = np.zeros_like(out)
@@ -132,7 +145,7 @@ def match_texture(
     # The bands overlap a little, so one damping undershoots: damp, measure again, damp.
     gains = dict.fromkeys(REGIONS, 1.0)
     for _ in range(_DAMPING_ROUNDS):
-        _, mid = bands(out, objects)
+        mid = split.mid(out)
         gain_field = np.ones_like(out)
         for r in REGIONS:
             have, want = _robust_sd(mid[where[r]]), target["mid"].get(r)
