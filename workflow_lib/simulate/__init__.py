@@ -64,7 +64,8 @@ def simulate(
 
 
 def sample_rng(seed: int, i: int, stream: int = 0) -> np.random.Generator:
-    """Generator for sample ``i`` of a simulation seeded ``seed`` (stream 1: its sketch)."""
+    """Generator for sample ``i`` of a simulation seeded ``seed`` (stream 1: its sketch); also
+    synthesis' texture noise, from the synthesis seed."""
     return np.random.default_rng(np.random.SeedSequence([seed, i, stream]))
 
 

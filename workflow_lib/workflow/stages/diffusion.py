@@ -28,7 +28,7 @@ from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
     write_json, write_tiff,
 )
-from workflow_lib.simulate import BLOBS, Kind, get_kind
+from workflow_lib.simulate import BLOBS, Kind, get_kind, sample_rng
 from workflow_lib.workflow import models
 from workflow_lib.workflow.runner import Job
 
@@ -251,7 +251,7 @@ def _match_texture(
                   "are not nuclei-like single-channel images")
         log.info("texture not matched: %s", reason)
         return reason
-    rng = np.random.default_rng((*seed, _TEXTURE_STREAM))
+    rng = sample_rng(*seed, stream=_TEXTURE_STREAM)
     done = []
     for t in range(out.shape[0]):
         out[t, 0], frame = match_texture(out[t, 0], objects[t, 0], target, rng)
