@@ -22,6 +22,11 @@ from workflow_lib.prepare.axes import (
 # The workflow runner echoes this logger's warnings to the console.
 log = logging.getLogger("cellsynth")
 
+#: File types the conversion reads, by suffix (lower case).
+TIFF_SUFFIXES = (".tif", ".tiff")
+H5_SUFFIXES = (".h5", ".hdf5")
+IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png",) + H5_SUFFIXES
+
 # Pixels per piece in the percentile passes: bounds their temporary memory (under 64 MiB).
 _CHUNK = 1 << 20
 # Bits of the key resolved per pass of the percentile selection: 65536-bin histograms.
@@ -32,9 +37,9 @@ def load_image(path: str | Path, h5_dataset: str = "data/image") -> tuple[np.nda
     """Read a TIFF, PNG or HDF5 image; return ``(array, axes)`` with axes '' when unknown."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
+    if suffix in TIFF_SUFFIXES:
         return read_tiff(path)
-    if suffix in (".h5", ".hdf5"):
+    if suffix in H5_SUFFIXES:
         array, attrs = read_h5(path, h5_dataset)
         axes = attrs.get("axes", "")
         return array, axes if isinstance(axes, str) and len(axes) == array.ndim else ""
@@ -57,9 +62,9 @@ def metadata_pixel_size(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
+    if suffix in TIFF_SUFFIXES:
         return read_tiff_pixel_size(path)
-    if suffix in (".h5", ".hdf5"):
+    if suffix in H5_SUFFIXES:
         shape, attrs = read_h5_header(path, h5_dataset)
         values = attrs.get("element_size_um")
         if values is None:

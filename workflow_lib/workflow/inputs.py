@@ -16,9 +16,9 @@ import numpy as np
 from workflow_lib.dataset import RealImage, index_files, read_image
 from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.io import read_png, read_tiff
+from workflow_lib.prepare.convert import IMAGE_SUFFIXES, TIFF_SUFFIXES
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".h5", ".hdf5")
-MASK_SUFFIXES = (".tif", ".tiff", ".png")
+MASK_SUFFIXES = TIFF_SUFFIXES + (".png",)
 
 
 def _matches(pattern: str, known_files: Iterable[str]) -> set[str]:
