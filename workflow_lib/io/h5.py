@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import itertools
 import os
 import zlib

@@ -15,6 +15,7 @@ from workflow_lib.errors import InputError
 from workflow_lib.io import (
     read_h5, read_h5_header, read_png, read_tiff, read_tiff_pixel_size, write_h5,
 )
+from workflow_lib.io.tiff import spatial_spacing
 from workflow_lib.prepare.axes import (
     axes_examples, element_sizes, guess_axes, normalize_axes, to_channel_first,
 )
@@ -101,12 +102,12 @@ def pixel_size(
             sizes.update(Y=float(override), X=float(override))
         else:
             sizes.update(zip("ZYX"[-len(override):], (float(v) for v in override)))
-    letters = "ZYX"[-ndim:]
-    if any(a not in sizes for a in letters):
+    spacing = spatial_spacing(sizes, ndim)
+    if spacing is None:
         return None
     zoom = [1.0] * ndim if rescale is None else (
         [float(rescale)] * ndim if np.isscalar(rescale) else [float(f) for f in rescale])
-    return [float(sizes[a]) / z for a, z in zip(letters, zoom)]
+    return [v / z for v, z in zip(spacing, zoom)]
 
 
 def _overrides_all(override: float | Sequence[float] | None, ndim: int) -> bool:
