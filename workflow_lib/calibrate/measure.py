@@ -215,7 +215,13 @@ def _radial_profile(image: np.ndarray, labels: np.ndarray, bg: float) -> np.ndar
     cell = labels > 0
     bins = np.minimum((rel_depth[cell] * _PROFILE_BINS).astype(int), _PROFILE_BINS - 1)
     values = ((image - bg) / scale)[cell]
-    return np.bincount(bins, values, _PROFILE_BINS) / np.maximum(np.bincount(bins, minlength=_PROFILE_BINS), 1)
+    count = np.bincount(bins, minlength=_PROFILE_BINS)
+    profile = np.bincount(bins, values, _PROFILE_BINS) / np.maximum(count, 1)
+    # Objects less than _PROFILE_BINS pixels deep have no pixel in the first bins (their rim
+    # ring is at depth 1 / peak): those bins take their nearest measured neighbour's value.
+    seen = np.nonzero(count)[0]
+    centres = np.arange(_PROFILE_BINS)
+    return np.interp(centres, seen, profile[seen]) if len(seen) else profile
 
 
 def _samples(values: np.ndarray) -> list[float]:
