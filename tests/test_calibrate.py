@@ -100,8 +100,32 @@ def test_simulation_params_follow_the_measurement_and_the_user_wins(measured_2d)
     # timeseries takes the shape keys but has its own frames; masks only the sketch
     assert "frames" not in simulation_params(m, get_kind("timeseries"), (64, 64), {})
     assert simulation_params(m, get_kind("masks"), (64, 64), {"masks": "x"}) == {"masks": "x"}
-    with pytest.raises(ParamError, match="calibrate"):
+    with pytest.raises(ParamError, match="shows membranes, but the calibration measures nuclei"):
         simulation_params(m, get_kind("membranes"), (64, 64), {})
+
+
+def test_multichannel_nuclei_follow_a_nuclei_calibration(measured_2d):
+    m, _ = measured_2d
+    kind = get_kind("multichannel")
+    shape = (256, 256)
+    params = simulation_params(m, kind, shape, {"tissue": "ellipsoid", "extent": [0.8, 0.8]})
+    # the density is scaled to the tissue (an ellipse of 0.8 x 0.8 of the half-image)
+    tissue = np.pi * 0.8 * 0.8 * 127.5 ** 2
+    expected = m["density"]["median"] * tissue / 1e4
+    assert params["cells"][0] <= expected * 1.15 and params["cells"][1] >= expected * 0.85
+    assert params["radius_samples"] == m["properties"]["radius"]["samples"]
+    assert "min_distance" not in params   # that key spaces the cells' seeds here
+    labels = [simulated("multichannel", shape, params, seed=s).labels for s in range(3)]
+    nuclei = [lab[1] for lab in labels]
+    again = measure_nuclei([0.1 + 0.6 * (n > 0) for n in nuclei], nuclei)
+    real = m["properties"]["radius"]["summary"]["median"]
+    assert again["properties"]["radius"]["summary"]["median"] == pytest.approx(real, rel=0.15)
+    assert all(np.all(lab[0][lab[1] > 0] == lab[1][lab[1] > 0]) for lab in labels)  # inside its cell
+    # a user nucleus size (relative to the cell) replaces the measured radii
+    own = simulation_params(m, kind, shape, {"nucleus_size": [0.3, 0.4]})
+    assert "radius_samples" not in own and own["nucleus_size"] == [0.3, 0.4]
+    layered = simulation_params(m, kind, shape, {"tissue": "dome", "layers": 3})
+    assert "cells" not in layered and "layer_spacing" not in layered
 
 
 def test_calibrated_simulation_reproduces_the_measured_sizes(measured_2d):

@@ -40,6 +40,27 @@ def test_simulation_name_must_not_shadow_a_stage_folder():
         check_config(config)
 
 
+def test_calibrate_needs_a_kind_showing_the_calibrated_stain():
+    import pytest
+
+    from workflow_lib.errors import ConfigError
+
+    def config(stain, kind):
+        c = {"datasets": {"d": {"images": "x", "calibration": {"stain": stain},
+                                "simulations": {"s": {"kind": kind, "calibrate": True}}}}}
+        validate(c, str(CONFIG / "config.schema.yaml"))
+        return c
+
+    for stain, kind in (("nuclei", "multichannel"), ("membranes", "membranes"),
+                        ("membranes", "multichannel"), ("nuclei", "timeseries")):
+        check_config(config(stain, kind))
+    with pytest.raises(ConfigError, match=r"simulations.s.calibrate': kind 'nuclei' shows nuclei, "
+                       r"but .* membranes stain \(datasets.d.calibration.stain\)"):
+        check_config(config("membranes", "nuclei"))
+    with pytest.raises(ConfigError, match="kind 'membranes' shows membranes"):
+        check_config(config("nuclei", "membranes"))
+
+
 def test_errors_survive_pickling():
     import pickle
 

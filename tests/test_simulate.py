@@ -301,12 +301,12 @@ def test_kind_specs_are_consistent(name):
 
 def test_kind_specs_match_the_stages():
     """What the sketch and evaluation did per kind before the registry."""
-    spec = {k: (v.label_channels, v.sketch_modes, v.eval_methods, v.downstream_channel, v.nuclei_like)
+    spec = {k: (v.label_channels, v.sketch_modes, v.eval_methods, v.downstream_channel, v.stains)
             for k, v in KINDS.items()}
-    assert spec["membranes"] == (("cells",), ("boundary",), (CELLS,), 0, False)
-    assert spec["multichannel"] == (("cells", "nuclei"), ("boundary", "centre"), (CELLS, BLOBS), 1, False)
-    assert spec["overlapping"][1:] == (("centre",), (BLOBS,), 0, True) and KINDS["overlapping"].layered
-    assert spec["nuclei"] == (("nuclei",), ("centre",), (BLOBS,), 0, True)
+    assert spec["membranes"] == (("cells",), ("boundary",), (CELLS,), 0, ("membranes",))
+    assert spec["multichannel"] == (("cells", "nuclei"), ("boundary", "centre"), (CELLS, BLOBS), 1, ("membranes", "nuclei"))
+    assert spec["overlapping"][1:] == (("centre",), (BLOBS,), 0, ("nuclei",)) and KINDS["overlapping"].layered
+    assert spec["nuclei"] == (("nuclei",), ("centre",), (BLOBS,), 0, ("nuclei",))
     assert [k for k, v in KINDS.items() if v.time] == ["timeseries"]
     assert [k for k, v in KINDS.items() if v.needs_mask] == ["masks"]
     assert [k for k, v in KINDS.items() if v.layered] == ["overlapping"]

@@ -93,6 +93,21 @@ def test_layouts(kind, params):
     assert ann["data/distance"].shape == sim.labels.shape
 
 
+def test_settings_per_label_channel():
+    """A calibrated nucleus channel beside the cell channel's own settings (multichannel)."""
+    sim = simulated("multichannel", (64, 64), {"cells": [6, 6], "tissue": "ellipsoid"})
+    kind = get_kind("multichannel")
+    cells, nuclei = SketchParams(), SketchParams(background=-0.5, cell_range=(-0.4, 0.8), blur=0)
+    sk = make_sketch(sim.labels, kind, [cells, nuclei], sample_rng(0, 0, 1))
+    assert sk[1][sim.labels[1] == 0].max() == pytest.approx(-0.5)   # nuclei channel background
+    assert sk[0][0, 0] == pytest.approx(-1.0)                        # cell channel's default
+    assert sk[1].max() <= 0.8
+    same = make_sketch(sim.labels, kind, [cells, cells], sample_rng(0, 0, 1))
+    np.testing.assert_array_equal(same, make_sketch(sim.labels, kind, cells, sample_rng(0, 0, 1)))
+    with pytest.raises(ParamError, match="3 settings for 2 label channels"):
+        make_sketch(sim.labels, kind, [cells] * 3, sample_rng(0, 0, 1))
+
+
 def test_timeseries_keeps_brightness_per_track():
     sim = simulated("timeseries", (64, 64), {"cells": 3, "radius": [5, 6], "frames": 3, "division": 0,
                                             "speed": 0})

@@ -282,4 +282,24 @@ def test_guard_and_texture_with_a_two_channel_model(tmp_path):
     ceiling = 0.1 + 2.0 * 0.02
     far = ndimage.gaussian_filter(out, (0, 1, 1))[:, :4, :4]
     assert far.max() <= ceiling + 0.02
-    assert "single-channel" in json.loads((tmp_path / "o.json").read_text())["texture"]
+    assert "single-channel model" in json.loads((tmp_path / "o.json").read_text())["texture"]
+
+
+def test_texture_of_the_nucleus_channel_only(tmp_path):
+    """multichannel through a one-channel nuclei model: the nucleus channel (1) gets the real
+    nuclei's texture, the cell channel (0) is left as drawn."""
+    save_model(tmp_path / "m.pt", _net(2, 1), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    write_tiff(tmp_path / "s.tif", _sketch((1, 2, 48, 48))[0], "CYX")
+    labels = np.zeros((2, 48, 48), np.uint16)
+    labels[0, 8:40, 8:40] = 1
+    labels[1, 16:32, 16:32] = 1
+    write_tiff(tmp_path / "l.tif", labels, "CYX")
+    (tmp_path / "c.json").write_text(json.dumps({
+        "texture": {"fine": {"objects": 0.05, "background": 0.05}, "mid": {"objects": 1.0, "background": 1.0}}}))
+    stages.synthesize_image(synthesize_job(tmp_path, kind="multichannel"))
+    plain, _ = read_tiff(tmp_path / "o.tif")
+    stages.synthesize_image(synthesize_job(tmp_path, params={**PARAMS, "texture": True}, kind="multichannel"))
+    out, _ = read_tiff(tmp_path / "o.tif")
+    np.testing.assert_array_equal(out[0], plain[0])
+    assert np.abs(out[1] - plain[1]).max() > 0.01
+    assert len(json.loads((tmp_path / "o.json").read_text())["texture"]) == 1

@@ -53,7 +53,10 @@ class Kind:
     sketch_modes: tuple[str, ...] = ("centre",)     # sketch profile of mode 'auto': centre/boundary
     eval_methods: tuple[str, ...] = (BLOBS,)        # BLOBS or CELLS
     downstream_channel: int = 0            # label channel the downstream segmenter learns from
-    nuclei_like: bool = True               # instances are nuclei-like blobs (calibration applies)
+    # What each label channel's instances look like in a real image of its stain: "nuclei"
+    # (compact blobs) or "membranes" (cells seen by their boundaries). A calibration of a stain
+    # (calibration.stain) parameterises the label channels that show it.
+    stains: tuple[str, ...] = ("nuclei",)
     notes: tuple[str, ...] = ()            # evaluation notes shown with the scores
 
 
@@ -76,13 +79,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("membranes", membranes.KEYS, membranes.read_settings,
          _labels_only("membranes", membranes.simulate_membranes),
          label_channels=("cells",), sketch_modes=("boundary",), eval_methods=(CELLS,),
-         nuclei_like=False,
+         stains=("membranes",),
          notes=("membranes: the downstream segmenter learns whole cells; its scores mean "
                 "something only where the real masks annotate cells too",)),
     Kind("multichannel", multichannel.KEYS, multichannel.read_settings,
          _labels_only("multichannel", multichannel.simulate_multichannel),
          label_channels=("cells", "nuclei"), sketch_modes=("boundary", "centre"),
-         eval_methods=(CELLS, BLOBS), downstream_channel=1, nuclei_like=False,
+         eval_methods=(CELLS, BLOBS), downstream_channel=1, stains=("membranes", "nuclei"),
          notes=("multichannel: fidelity per label channel; realism and downstream on "
                 "the nucleus channel (1)",)),
     Kind("overlapping", overlapping.KEYS, overlapping.read_settings,

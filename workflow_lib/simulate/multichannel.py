@@ -2,7 +2,9 @@
 
 Cells come from the membranes tessellation; every cell gets a star-convex nucleus centred on
 its seed with mean radius ``nucleus_size`` times the cell's equivalent radius, cut to the
-cell's interior (never touching its membrane). Cells whose nucleus would be empty are dropped,
+cell's interior (never touching its membrane). With ``radius_samples`` (e.g. measured on real
+nuclei by the calibration) the nucleus radius is drawn from them instead, at most
+``nucleus_size`` max times its cell's radius. Cells whose nucleus would be empty are dropped,
 so both channels hold exactly the ids 1..N and nucleus k lies inside cell k.
 """
 
@@ -18,8 +20,8 @@ from workflow_lib.simulate.membranes import TissueSettings, read_tissue, tessell
 from workflow_lib.simulate.params import Params
 from workflow_lib.simulate.shapes import SHAPE_KEYS, ShapeParams, make_shapes, paint, read_shape_params
 
-# Nucleus radii follow their cells, so ``radius`` is no key of this kind.
-KEYS = tuple(sorted(set(TISSUE_KEYS) | set(SHAPE_KEYS) - {"radius", "radius_samples"} | {"nucleus_size"}))
+# Nucleus radii follow their cells (or radius_samples), so ``radius`` is no key of this kind.
+KEYS = tuple(sorted(set(TISSUE_KEYS) | set(SHAPE_KEYS) - {"radius"} | {"nucleus_size"}))
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,15 @@ class MultichannelSettings:
     tissue: TissueSettings
     nucleus_size: tuple[float, float]   # nucleus radius / cell equivalent radius, [min, max]
     shapes: ShapeParams                 # of the nuclei; its radius is unused
+    radius_samples: tuple[float, ...] | None = None   # nucleus radii (physical), capped by the cell
 
 
 def read_settings(p: Params, ndim: int) -> MultichannelSettings:
     """Every key of the kind for ``ndim`` spatial axes; refuses the keys left unused."""
     tissue = read_tissue(p, ndim)
     nucleus_size = p.range("nucleus_size", [0.4, 0.55], 0.0, 1.0, low_open=True)
-    settings = MultichannelSettings(tissue, nucleus_size, read_shape_params(p, ndim, radius=None))
+    settings = MultichannelSettings(tissue, nucleus_size, read_shape_params(p, ndim, radius=None),
+                                    p.samples("radius_samples", 1.0))
     p.finish()
     return settings
 
@@ -47,7 +51,11 @@ def simulate_multichannel(
     volume = sizes(cells)[1:len(seeds) + 1] * float(np.prod(spacing))
     volume = np.pad(volume, (0, len(seeds) - len(volume)))
     unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
-    radii = (volume / unit) ** (1.0 / ndim) * rng.uniform(*s.nucleus_size, size=len(seeds))
+    cell_radii = (volume / unit) ** (1.0 / ndim)
+    if s.radius_samples is None:
+        radii = cell_radii * rng.uniform(*s.nucleus_size, size=len(seeds))
+    else:
+        radii = np.minimum(rng.choice(s.radius_samples, size=len(seeds)), cell_radii * s.nucleus_size[1])
     shapes = make_shapes(rng, seeds, s.shapes, radii=np.maximum(radii, 0.5))
     nuclei = np.zeros(shape, np.int32)
     paint(nuclei, shapes, tuple(spacing), min_visible=0.0, within=np.where(inner(cells), cells, 0))

@@ -29,6 +29,7 @@ Randomness comes from the ``rng`` passed in (the workflow's stream 1 of the samp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,43 +151,49 @@ def to_image(v: np.ndarray, cells: np.ndarray, p: SketchParams) -> np.ndarray:
     return np.clip(img, -1.0, 1.0).astype(np.float32)
 
 
-def _modes(p: SketchParams, kind: Kind, channels: int) -> list[str]:
+def _modes(params: list[SketchParams], kind: Kind) -> list[str]:
     """Profile mode per label channel: the configured one, or the kind's own for ``auto``."""
-    if p.mode != "auto":
-        return [p.mode] * channels
-    if kind.layered:
-        return [kind.sketch_modes[0]] * channels
-    return list(kind.sketch_modes)
+    auto = [kind.sketch_modes[0]] * len(params) if kind.layered else list(kind.sketch_modes)
+    return [a if p.mode == "auto" else p.mode for p, a in zip(params, auto)]
 
 
 def make_sketch(
-    labels: np.ndarray, kind: Kind, p: SketchParams, rng: np.random.Generator
+    labels: np.ndarray, kind: Kind, p: SketchParams | Sequence[SketchParams], rng: np.random.Generator
 ) -> np.ndarray:
     """Sketch of a simulation's labels.
 
     labels: uint (C, *S) or, for time series kinds, (T, C, *S), S = (Y, X) or (Z, Y, X).
+    ``p``: one setting for every label channel, or one per label channel (e.g. a calibrated
+    nucleus channel beside an uncalibrated cell channel; layered kinds use the first).
     Returns float32 in [-1, 1] of the same layout, except layered kinds: C = 1.
     """
     time = kind.time
     series = labels if time else labels[None]
     channels = series.shape[1]
+    params = [p] * channels if isinstance(p, SketchParams) else list(p)
+    if kind.layered:
+        params = [params[0]] * channels
+    if len(params) != channels:
+        raise ParamError("sketch", f"{len(params)} settings for {channels} label channels")
     spatial = series.ndim - 2
-    if isinstance(p.blur, tuple) and len(p.blur) != spatial:
-        raise ParamError("blur", f"has {len(p.blur)} sigmas but the data has {spatial} spatial axes")
+    for q in params:
+        if isinstance(q.blur, tuple) and len(q.blur) != spatial:
+            raise ParamError("blur", f"has {len(q.blur)} sigmas but the data has {spatial} spatial axes")
     top = int(series.max())
-    modes = _modes(p, kind, channels)
+    modes = _modes(params, kind)
     # One brightness per id and channel, shared by all frames so tracks keep their look.
-    size = (channels, top + 1)
-    bright = (rng.choice(p.brightness_samples, size=size) if p.brightness_samples is not None
-              else rng.uniform(*p.brightness, size=size)).astype(np.float32)
+    bright = np.stack([
+        rng.choice(q.brightness_samples, size=top + 1) if q.brightness_samples is not None
+        else rng.uniform(*q.brightness, size=top + 1) for q in params
+    ]).astype(np.float32)
     out = []
     for frame in series:
         if kind.layered:
-            v = sum(intensity(layer, p, modes[0], bright[0], rng) for layer in frame)
-            out.append(to_image(np.minimum(v, 1.0), (frame > 0).any(0), p)[None])
+            v = sum(intensity(layer, params[0], modes[0], bright[0], rng) for layer in frame)
+            out.append(to_image(np.minimum(v, 1.0), (frame > 0).any(0), params[0])[None])
         else:
             out.append(np.stack([
-                to_image(intensity(frame[c], p, modes[c], bright[c], rng), frame[c] > 0, p)
+                to_image(intensity(frame[c], params[c], modes[c], bright[c], rng), frame[c] > 0, params[c])
                 for c in range(channels)
             ]))
     result = np.stack(out)

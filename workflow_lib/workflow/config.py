@@ -245,10 +245,12 @@ def check(config: Config) -> None:
                     sim_key(name, sim_name, "shape"), f"has {len(sim['shape'])} axes but ndim is {ndim}"
                 )
             kind, _ = simulation_params(name, sim_name, sim["kind"], sim["params"], ndim)
-            if sim["calibrate"] and not kind.nuclei_like:
+            stain = ds["calibration"]["stain"]
+            if sim["calibrate"] and stain not in kind.stains:
                 raise ConfigError(
                     sim_key(name, sim_name, "calibrate"),
-                    f"kind '{kind.name}' cannot be calibrated yet (nuclei-like kinds only)",
+                    f"kind '{kind.name}' shows {' and '.join(kind.stains)}, but the data set's "
+                    f"images are calibrated as a {stain} stain ({key(name, 'calibration', 'stain')})",
                 )
             sketch_settings(sim["sketch"], ndim, sim_key(name, sim_name, "sketch"))
 

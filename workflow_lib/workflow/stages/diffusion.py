@@ -225,7 +225,8 @@ def synthesize_image(job: Job) -> None:
         batch, net, schedule_of(meta), params, device, seed,
         _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
     ).reshape(sketch.shape)
-    texture = _match_texture(job, kind, out, objects, real, seed) if params["texture"] else None
+    texture = (_match_texture(job, kind, out, objects, real, seed, channels)
+               if params["texture"] else None)
     image = out if has_time else out[0]
     check = _annotation_check(job, kind, labels, image, params["annotation_check"])
     if texture is not None:
@@ -236,7 +237,8 @@ def synthesize_image(job: Job) -> None:
 
 
 def _match_texture(
-    job: Job, kind: Kind, out: np.ndarray, objects: np.ndarray, real: dict, seed: tuple[int, int]
+    job: Job, kind: Kind, out: np.ndarray, objects: np.ndarray, real: dict, seed: tuple[int, int],
+    model_channels: int,
 ) -> list[dict] | str:
     """Match ``out`` (T, C, *S; changed in place) frame by frame to the real images' pixel
     noise and texture (``calibrate.texture``); returns what was done per frame, or why not."""
@@ -246,16 +248,20 @@ def _match_texture(
                   "`snakemake --forcerun calibrate_dataset`")
         log.warning("texture not matched: %s", reason)
         return reason
-    if not kind.nuclei_like or out.shape[1] != 1:
-        reason = ("the calibration measures nuclei in one channel; this simulation's images "
-                  "are not nuclei-like single-channel images")
+    # The texture is measured inside nuclei of the one channel the calibration measured: it
+    # applies where a one-channel model (trained on that channel) drew a nucleus channel.
+    channels = [c for c, stain in enumerate(kind.stains) if stain == "nuclei" and c < out.shape[1]]
+    if real.get("stain", "nuclei") != "nuclei" or not channels or model_channels != 1:
+        reason = ("the calibration measures the texture of nuclei in one channel; this "
+                  "simulation's images are not drawn by a single-channel model or show no nuclei")
         log.info("texture not matched: %s", reason)
         return reason
     rng = sample_rng(*seed, stream=_TEXTURE_STREAM)
     done = []
     for t in range(out.shape[0]):
-        out[t, 0], frame = match_texture(out[t, 0], objects[t, 0], target, rng)
-        done.append(frame)
+        for c in channels:
+            out[t, c], frame = match_texture(out[t, c], objects[t, min(c, objects.shape[1] - 1)], target, rng)
+            done.append(frame)
     log.info("texture matched to the real images: %s", done)
     return done
 

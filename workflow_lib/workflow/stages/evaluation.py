@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 
 from workflow_lib.calibrate.figures import structure_distances, structure_figure
-from workflow_lib.calibrate.measure import measure_nuclei
+from workflow_lib.calibrate import measure_membranes, measure_nuclei
 from workflow_lib.dataset import SPLITS
 from workflow_lib.evaluate import figures, protocol
 from workflow_lib.io import axes_for, read_json, read_tiff, write_json
 from workflow_lib.plotting import plt, save_figure
-from workflow_lib.simulate import BLOBS, get_kind
+from workflow_lib.simulate import get_kind
 from workflow_lib.workflow import config
 from workflow_lib.workflow.inputs import real_images
 from workflow_lib.workflow.runner import Job
@@ -31,15 +31,16 @@ def _real_split(job: Job, split: str):
 def _structure(job: Job, kind, units, figure_path) -> dict:
     """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
     real = read_json(job.input.calibration)
-    blobs = [u for u in units if u.method == BLOBS and u.channel == kind.downstream_channel]
-    if not blobs:
+    stain = real.get("stain", "nuclei")
+    shown = [u for u in units if kind.stains[min(u.channel, len(kind.stains) - 1)] == stain]
+    if not shown:
         fig = plt.figure(figsize=(6, 1.5))
-        fig.text(0.5, 0.5, "no blob-like label channel: structure not compared", ha="center")
+        fig.text(0.5, 0.5, f"no label channel shows {stain}: structure not compared", ha="center")
         save_figure(fig, figure_path)
-        return {"reason": "no label channel of this kind shows blob-like objects"}
-    p = job.params.calibration
-    settings = config.measure_settings(p)
-    synthetic = measure_nuclei([u.image for u in blobs], [None] * len(blobs), settings)
+        return {"reason": f"no label channel of this kind shows {stain}, the calibrated stain"}
+    settings = config.measure_settings(job.params.calibration)
+    measure = measure_nuclei if stain == "nuclei" else measure_membranes
+    synthetic = measure([u.image for u in shown], [None] * len(shown), settings)
     distances = structure_distances(real, synthetic)
     save_figure(structure_figure(real, synthetic, distances), figure_path, dpi=90)
     return {"compared_with": "real train split (calibration), same unsupervised measurement",

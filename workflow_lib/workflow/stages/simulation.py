@@ -40,12 +40,14 @@ def calibrate_dataset(job: Job) -> None:
         images.append(array[p["channel"]])
         given.append(read_real_mask(masks[name], images[-1].shape) if name in masks else None)
     settings = config.measure_settings(p)
-    result = calibrate.measure_nuclei(images, given, settings)
+    measure, find = {"nuclei": (calibrate.measure_nuclei, calibrate.find_nuclei),
+                     "membranes": (calibrate.measure_membranes, calibrate.find_cells)}[p["stain"]]
+    result = measure(images, given, settings)
     result["train_images"] = names
-    log.info("calibration of %s: %d nuclei in %d images, density %s, radius %s", dataset,
-             result["objects"], len(images), result["density"].get("median"),
+    log.info("calibration of %s (%s stain): %d objects in %d images, density %s, radius %s",
+             dataset, p["stain"], result["objects"], len(images), result["density"].get("median"),
              (result["properties"]["radius"]["summary"] or {}).get("median"))
-    first = given[0] if given[0] is not None else calibrate.find_nuclei(images[0], settings)
+    first = given[0] if given[0] is not None else find(images[0], settings)
     save_figure(calibration_figure(result, images[0], first), job.output.figure, dpi=90)
     write_json(job.output.json, result)
 
@@ -128,9 +130,14 @@ def sketch_sample(job: Job) -> None:
     labels = _read_labels(job.input.labels, kind, spatial)
     prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
     raw = job.params.sketch
-    if job.params.calibrate:
-        raw = calibrate.sketch_params(read_json(job.input.calibration), raw, job.params.sketch_explicit)
     params = config.sketch_settings(raw, spatial, prefix)
+    if job.params.calibrate:
+        # the label channels showing the calibration's stain take its measurements; the others
+        # (multichannel's cells beside calibrated nuclei) keep their own sketch settings
+        real = read_json(job.input.calibration)
+        measured = config.sketch_settings(
+            calibrate.sketch_params(real, raw, job.params.sketch_explicit), spatial, prefix)
+        params = [measured if stain == real.get("stain", "nuclei") else params for stain in kind.stains]
     with config.keyed(prefix):
         sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
     layout = axes_for(spatial, time=kind.time)
