@@ -49,6 +49,8 @@ def config(steps: int) -> dict:
                       "params": {"placement": "clustered", "clusters": [2, 3]}},
         "movie": {"kind": "timeseries", "count": 1, "shape": [128, 128], "calibrate": True,
                   "params": {"frames": 4}},
+        # cells around calibrated nuclei: the downstream segmenter learns the nucleus channel
+        "cells": {"kind": "multichannel", "count": 2, "shape": [128, 128], "calibrate": True},
     }
     return {"datasets": {"slices": {
         "images": "images/*.tif",
