@@ -254,6 +254,84 @@ def _median_texture(textures: Sequence[dict]) -> dict:
     return out
 
 
+class Pool:
+    """Measurements of a set of images, added image by image and pooled into the JSON fields
+    every stain's calibration shares (:func:`measure_nuclei`, :func:`.membranes.measure_membranes`).
+
+    ``density`` is objects per 10^4 pixels (10^6 voxels) of each image's ``area`` (its pixels,
+    or its tissue's); per-object properties keep whole objects only (not touching the border),
+    neighbour distances every object.
+    """
+
+    PROPERTIES = ("radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")
+
+    def __init__(self, ndim: int, z_scale: float):
+        self.ndim = ndim
+        self.spacing = np.array((z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
+        self.per_object: dict[str, list[np.ndarray]] = {k: [] for k in self.PROPERTIES}
+        self.sources: list[str] = []
+        self.density: list[float] = []
+        self.foreground: list[float] = []
+        self.background: list[tuple[float, float, float]] = []
+        self.textures: list[dict] = []
+        self.profiles: list[np.ndarray] = []
+        self.weights: list[int] = []
+
+    def add_image(self, source: str, labels: np.ndarray, area: int, background: tuple[float, float, float]) -> None:
+        """One image's ``labels`` (``source``: mask or unsupervised), the ``area`` its density
+        is counted on, and its background (level, noise, noise of the local mean)."""
+        self.sources.append(source)
+        self.density.append(labels.max() / max(area, 1) * (1e4 if self.ndim == 2 else 1e6))
+        self.foreground.append(float(np.mean(labels > 0)))
+        self.background.append(background)
+
+    def add_objects(self, image: np.ndarray, labels: np.ndarray, bg: float, bright: np.ndarray) -> None:
+        """The objects of one image: shapes, neighbour distances, radial profile, and their
+        brightness = the mean of ``image`` over ``bright`` (labels of the pixels that show the
+        stain: the whole nucleus, or a cell's membrane band) above ``bg``."""
+        stats = _shape_stats(labels, self.spacing)
+        whole = ~stats["border"]
+        for key in ("radius", "elongation", "solidity", "z_extent_ratio"):
+            self.per_object[key].append(stats[key][whole])
+        means = np.asarray(ndimage.mean(image, bright, np.arange(1, labels.max() + 1)), float)
+        self.per_object["brightness"].append(means[whole] - bg)
+        if len(stats["centroid"]) > 1:
+            dist, _ = cKDTree(stats["centroid"]).query(stats["centroid"], k=2)
+            self.per_object["nn_distance"].append(dist[:, 1])
+        self.profiles.append(_radial_profile(image, labels, bg))
+        self.weights.append(int(labels.max()))
+
+    def result(self, stain: str, density_unit: str) -> dict:
+        """The shared JSON fields; ``brightness`` relative to its 95th percentile
+        (``brightness_scale``, image units, which ``brightness`` 1 stands for)."""
+        ndim = self.ndim
+        pooled = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self.per_object.items()}
+        bright = pooled["brightness"]
+        top = float(np.percentile(bright, 95)) if len(bright) else 1.0
+        pooled["brightness"] = np.clip(bright / max(top, 1e-6), 0.0, None)
+        level, noise, local = (np.median(v) for v in zip(*self.background))
+        return {
+            "stain": stain,
+            "ndim": ndim,
+            "images": len(self.sources),
+            "segmentation": sorted(set(self.sources)),
+            "objects": int(len(pooled["radius"])),
+            "density": {"unit": density_unit, "per_image": [float(d) for d in self.density],
+                        **(_summary(self.density) or {})},
+            "foreground": _summary(self.foreground),
+            "background": {"level": float(level), "noise": float(noise), "noise_local_mean": float(local)},
+            "brightness_scale": top,
+            "radial_profile": (np.average(self.profiles, axis=0, weights=self.weights).tolist()
+                               if self.profiles else None),
+            "texture": _median_texture(self.textures),
+            "properties": {
+                key: {"summary": _summary(values), "samples": _samples(values)}
+                for key, values in pooled.items()
+                if not (key == "solidity" and ndim == 3) and not (key == "z_extent_ratio" and ndim == 2)
+            },
+        }
+
+
 def measure_nuclei(
     images: Sequence[np.ndarray],
     masks: Sequence[np.ndarray | None],
@@ -265,64 +343,19 @@ def measure_nuclei(
     if not images:
         raise ValueError("no images to calibrate on")
     ndim = images[0].ndim
-    spacing = np.array((s.z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
-    per_object: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")}
-    density, foreground, bgs, noises, locals_, blurs, profiles, weights = [], [], [], [], [], [], [], []
-    textures = []
-    sources = []
+    pool = Pool(ndim, s.z_scale)
+    blurs = []
     for image, mask in zip(images, masks):
         image = np.asarray(image, np.float32)
         labels = relabelled(np.asarray(mask)) if mask is not None else find_nuclei(image, s)
-        sources.append("mask" if mask is not None else "unsupervised")
-        per_area = 1e4 if ndim == 2 else 1e6
-        density.append(labels.max() / image.size * per_area)
-        foreground.append(float(np.mean(labels > 0)))
-        bg, noise, local = _background(image, labels)
-        bgs.append(bg)
-        noises.append(noise)
-        locals_.append(local)
-        textures.append(measure_texture(image, labels > 0))
+        background = _background(image, labels)
+        pool.add_image("mask" if mask is not None else "unsupervised", labels, image.size, background)
+        pool.textures.append(measure_texture(image, labels > 0))
         if labels.max() == 0:
             continue
-        stats = _shape_stats(labels, spacing)
-        whole = ~stats["border"]
-        for key in ("radius", "elongation", "solidity", "z_extent_ratio"):
-            per_object[key].append(stats[key][whole])
-        means = np.asarray(ndimage.mean(image, labels, np.arange(1, labels.max() + 1)), float)
-        per_object["brightness"].append(means[whole] - bg)
-        if len(stats["centroid"]) > 1:
-            dist, _ = cKDTree(stats["centroid"]).query(stats["centroid"], k=2)
-            per_object["nn_distance"].append(dist[:, 1])
-        sigma = _edge_sigma(image, labels, bg)
+        pool.add_objects(image, labels, background[0], labels)
+        sigma = _edge_sigma(image, labels, background[0])
         if sigma is not None:
             blurs.append(sigma)
-        profiles.append(_radial_profile(image, labels, bg))
-        weights.append(int(labels.max()))
-    pooled = {k: np.concatenate(v) if v else np.zeros(0) for k, v in per_object.items()}
-    bright = pooled["brightness"]
-    top = float(np.percentile(bright, 95)) if len(bright) else 1.0
-    pooled["brightness"] = np.clip(bright / max(top, 1e-6), 0.0, None)
-    profile = (np.average(profiles, axis=0, weights=weights).tolist() if profiles else None)
-    properties = {
-        key: {"summary": _summary(values), "samples": _samples(values)}
-        for key, values in pooled.items()
-        if not (key == "solidity" and ndim == 3) and not (key == "z_extent_ratio" and ndim == 2)
-    }
-    return {
-        "stain": "nuclei",
-        "ndim": ndim,
-        "images": len(images),
-        "segmentation": sorted(set(sources)),
-        "objects": int(len(pooled["radius"])),
-        "density": {"unit": "objects per 1e4 pixels" if ndim == 2 else "objects per 1e6 voxels",
-                    "per_image": [float(d) for d in density], **(_summary(density) or {})},
-        "foreground": _summary(foreground),
-        "background": {"level": float(np.median(bgs)), "noise": float(np.median(noises)),
-                       "noise_local_mean": float(np.median(locals_))},
-        "brightness_scale": top,
-        "edge_sigma_px": float(np.median(blurs)) if blurs else None,
-        "radial_profile": profile,
-        "texture": _median_texture(textures),
-        "properties": properties,
-    }
+    unit = "objects per 1e4 pixels" if ndim == 2 else "objects per 1e6 voxels"
+    return {**pool.result("nuclei", unit), "edge_sigma_px": float(np.median(blurs)) if blurs else None}

@@ -56,21 +56,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 from skimage.morphology import h_minima
 from skimage.segmentation import watershed
 
-from workflow_lib.calibrate.measure import (
-    MeasureSettings,
-    _background,
-    _median_texture,
-    _radial_profile,
-    _samples,
-    _shape_stats,
-    _summary,
-    relabelled,
-)
+from workflow_lib.calibrate.measure import MeasureSettings, Pool, _background, relabelled
 from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.calibrate.texture import measure_texture
 from workflow_lib.sketch.targets import depth
@@ -181,78 +171,31 @@ def measure_membranes(
     if not images:
         raise ValueError("no images to calibrate on")
     ndim = images[0].ndim
-    spacing = np.array((s.z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
-    per_object: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")}
-    density, foreground, bgs, noises, locals_, widths, profiles, weights = [], [], [], [], [], [], [], []
-    textures, sources, found = [], [], []
+    pool = Pool(ndim, s.z_scale)
+    widths, found = [], []
     # Segmentation, background and membrane widths first: the membrane bands of the
     # brightness and texture are as wide as the pooled width.
     for image, mask in zip(images, masks):
         image = np.asarray(image, np.float32)
         labels = relabelled(np.asarray(mask)) if mask is not None else find_cells(image, s)
-        sources.append("mask" if mask is not None else "unsupervised")
         tissue = labels > 0
-        per_area = 1e4 if ndim == 2 else 1e6
-        density.append(labels.max() / max(int(tissue.sum()), 1) * per_area)
-        foreground.append(float(np.mean(tissue)))
         dist = _boundary_depth(labels)
         outside = not ndimage.binary_dilation(tissue, iterations=3).all()
         # Without an outside, the pixels away from the membranes (the cell interiors) stand in.
-        bg, noise, local = _background(image, tissue if outside else tissue & (dist < 1.0))
-        bgs.append(bg)
-        noises.append(noise)
-        locals_.append(local)
+        background = _background(image, tissue if outside else tissue & (dist < 1.0))
+        pool.add_image("mask" if mask is not None else "unsupervised", labels, int(tissue.sum()), background)
         if labels.max():
-            sigma = _membrane_sigma(image, labels, dist, bg)
+            sigma = _membrane_sigma(image, labels, dist, background[0])
             if sigma is not None:
                 widths.append(sigma)
-        found.append((image, labels, dist, bg))
+        found.append((image, labels, dist, background[0]))
     width = float(np.median(widths)) if widths else None
     # The band where a Gaussian membrane is above half its peak: half its FWHM from the boundary.
     band = max(0.5 * _FWHM * width, 1.0) if width is not None else 1.0
     for image, labels, dist, bg in found:
         membrane = (labels > 0) & (dist < band)
-        textures.append(measure_texture(image, membrane))
-        if labels.max() == 0:
-            continue
-        stats = _shape_stats(labels, spacing)
-        whole = ~stats["border"]
-        for key in ("radius", "elongation", "solidity", "z_extent_ratio"):
-            per_object[key].append(stats[key][whole])
-        means = np.asarray(ndimage.mean(image, np.where(membrane, labels, 0),
-                                        np.arange(1, labels.max() + 1)), float)
-        per_object["brightness"].append(means[whole] - bg)
-        if len(stats["centroid"]) > 1:
-            nn, _ = cKDTree(stats["centroid"]).query(stats["centroid"], k=2)
-            per_object["nn_distance"].append(nn[:, 1])
-        profiles.append(_radial_profile(image, labels, bg))
-        weights.append(int(labels.max()))
-    pooled = {k: np.concatenate(v) if v else np.zeros(0) for k, v in per_object.items()}
-    bright = pooled["brightness"]
-    top = float(np.percentile(bright, 95)) if len(bright) else 1.0
-    pooled["brightness"] = np.clip(bright / max(top, 1e-6), 0.0, None)
-    profile = np.average(profiles, axis=0, weights=weights).tolist() if profiles else None
-    properties = {
-        key: {"summary": _summary(values), "samples": _samples(values)}
-        for key, values in pooled.items()
-        if not (key == "solidity" and ndim == 3) and not (key == "z_extent_ratio" and ndim == 2)
-    }
-    return {
-        "stain": "membranes",
-        "ndim": ndim,
-        "images": len(images),
-        "segmentation": sorted(set(sources)),
-        "objects": int(len(pooled["radius"])),
-        "density": {"unit": "cells per 1e4 tissue pixels" if ndim == 2 else "cells per 1e6 tissue voxels",
-                    "per_image": [float(d) for d in density], **(_summary(density) or {})},
-        "foreground": _summary(foreground),
-        "background": {"level": float(np.median(bgs)), "noise": float(np.median(noises)),
-                       "noise_local_mean": float(np.median(locals_))},
-        "brightness_scale": top,
-        "membrane_width_px": width,
-        "edge_sigma_px": width,
-        "radial_profile": profile,
-        "texture": _median_texture(textures),
-        "properties": properties,
-    }
+        pool.textures.append(measure_texture(image, membrane))
+        if labels.max():
+            pool.add_objects(image, labels, bg, np.where(membrane, labels, 0))
+    unit = "cells per 1e4 tissue pixels" if ndim == 2 else "cells per 1e6 tissue voxels"
+    return {**pool.result("membranes", unit), "membrane_width_px": width, "edge_sigma_px": width}
