@@ -35,13 +35,15 @@ def _overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.ndarray) -> plt.Figure:
-    """The first training image with the nuclei found, each property's distribution, the
-    radial profile, and the scalar measurements in the title."""
+    """The first training image with the objects found (nuclei, or cells of a membrane stain),
+    each property's distribution, the radial profile, and the scalar measurements in the title."""
+    objects = "cells" if result.get("stain") == "membranes" else "nuclei"
+    edge_name = "membrane width" if objects == "cells" else "edge sigma"
     props = [p for p in PROPERTIES if p in result["properties"]]
     cols = len(props) + 2
     fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols, 3.4))
     axes[0].imshow(_overlay(image, labels), interpolation="nearest")
-    axes[0].set_title(f"found: {int(labels.max())} nuclei ({', '.join(result['segmentation'])})",
+    axes[0].set_title(f"found: {int(labels.max())} {objects} ({', '.join(result['segmentation'])})",
                       fontsize=8)
     axes[0].axis("off")
     for ax, name in zip(axes[1:], props):
@@ -58,9 +60,9 @@ def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.
     density = result["density"]
     edge = result.get("edge_sigma_px")
     fig.suptitle(
-        f"{result['images']} train image(s), {result['objects']} whole nuclei; density "
+        f"{result['images']} train image(s), {result['objects']} whole {objects}; density "
         f"{density.get('median', float('nan')):.2f} {density['unit']}, foreground "
-        f"{(result['foreground'] or {}).get('median', float('nan')):.1%}, edge sigma "
+        f"{(result['foreground'] or {}).get('median', float('nan')):.1%}, {edge_name} "
         f"{'n/a' if edge is None else f'{edge:.2f} px'}, background "
         f"{result['background']['level']:.3f} +- {result['background']['noise']:.3f}",
         fontsize=9,
