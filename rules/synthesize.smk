@@ -12,7 +12,7 @@ rule synthesize_image:
         image=layout.IMAGE,
         check=layout.IMAGE_CHECK,
     params:
-        synthesis=lambda wc: dataset_config(wc)["synthesis"],
+        synthesis=lambda wc: cfg.synthesis_params(dataset_config(wc), sim_config(wc)),
         # what the model must have been trained on (ndim, channels, normalize): checked on load
         model_fit=lambda wc: models.model_fit(wc.dataset, dataset_config(wc)),
         kind=lambda wc: sim_config(wc)["kind"],

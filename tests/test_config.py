@@ -61,6 +61,21 @@ def test_calibrate_needs_a_kind_showing_the_calibrated_stain():
         check_config(config("nuclei", "membranes"))
 
 
+def test_synthesis_blur_defaults_by_calibration():
+    """A calibrated sketch carries the measured blur: synthesis adds none unless told to."""
+    from workflow_lib.workflow.config import synthesis_params
+
+    c = {"datasets": {"d": {"images": "x", "simulations": {
+        "cal": {"kind": "nuclei", "calibrate": True}, "own": {"kind": "nuclei"}}}}}
+    validate(c, str(CONFIG / "config.schema.yaml"))
+    ds = c["datasets"]["d"]
+    assert ds["synthesis"]["blur"] is None
+    assert synthesis_params(ds, ds["simulations"]["cal"])["blur"] == 0.0
+    assert synthesis_params(ds, ds["simulations"]["own"])["blur"] == 1.0
+    ds["synthesis"]["blur"] = 0.5
+    assert synthesis_params(ds, ds["simulations"]["cal"])["blur"] == 0.5
+
+
 def test_errors_survive_pickling():
     import pickle
 

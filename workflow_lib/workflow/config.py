@@ -168,6 +168,21 @@ def check_no_test_masks(
             )
 
 
+#: Sketch blur synthesis adds where the sketch has no measured one (uncalibrated simulations).
+UNCALIBRATED_SYNTHESIS_BLUR = 1.0
+
+
+def synthesis_params(ds: Mapping[str, Any], sim: Mapping[str, Any]) -> dict[str, Any]:
+    """A data set's schema-filled ``synthesis`` settings for one simulation, ``blur`` null
+    resolved: 0 for a calibrated simulation, whose sketch already has the real images' edge
+    blur (blurring it again widens small nuclei past their masks), else
+    :data:`UNCALIBRATED_SYNTHESIS_BLUR`."""
+    synthesis = dict(ds["synthesis"])
+    if synthesis["blur"] is None:
+        synthesis["blur"] = 0.0 if sim["calibrate"] else UNCALIBRATED_SYNTHESIS_BLUR
+    return synthesis
+
+
 def measure_settings(raw: Mapping[str, Any]) -> MeasureSettings:
     """Typed calibration measurement settings from a data set's schema-filled ``calibration:``."""
     return MeasureSettings(raw["sigma"], raw["h"], raw["min_size"], raw["z_scale"])
