@@ -310,7 +310,7 @@ def test_a_fitting_model_synthesises_and_an_old_one_only_warns(tmp_path, monkeyp
     write_tiff(tmp_path / "s.tif", toy_sketch((32, 32)), "CYX")
     write_tiff(tmp_path / "l.tif", np.zeros((1, 32, 32), np.uint16), "CYX")
     guard = {**ds["synthesis"]["guard"], "enabled": False}
-    synthesis = {**ds["synthesis"], "steps": 2, "guard": guard, "texture": False}
+    synthesis = {**cfg.synthesis_params(ds, {"calibrate": False}), "steps": 2, "guard": guard, "texture": False}
     job = Job(Files(model="m.pt", sketch="s.tif", labels="l.tif"),
               Files(image="o.tif", check="o.json"),
               SimpleNamespace(synthesis=synthesis, model_fit=models.model_fit("b", ds),

@@ -42,14 +42,14 @@ from typing import Any
 import numpy as np
 
 from workflow_lib.errors import ParamError
-from workflow_lib.simulate import Kind
+from workflow_lib.simulate import MEMBRANE_STAIN, NUCLEUS_STAIN, Kind
 from workflow_lib.simulate.membranes import read_tissue, tissue_mask
 from workflow_lib.simulate.params import Params
 
 #: Sketch brightness never drops below this: a nucleus must stay visibly a nucleus.
 _MIN_BRIGHTNESS = 0.05
 _IRREGULARITY_WITH_MEASURED_ELONGATION = 0.05
-_OBJECT = {"nuclei": "nucleus", "membranes": "cell"}
+_OBJECT = {NUCLEUS_STAIN: "nucleus", MEMBRANE_STAIN: "cell"}
 _PROFILE_START = (0.6, 1.5)
 
 
@@ -98,7 +98,7 @@ def simulation_params(
     tissue kind (one with a ``tissue`` key: membranes, multichannel) scales the density to its
     tissue's area, since there the cells fill the tissue, not the image.
     """
-    stain = calibration.get("stain", "nuclei")
+    stain = calibration.get("stain", NUCLEUS_STAIN)
     if stain not in kind.stains:
         raise ParamError("calibrate", f"kind '{kind.name}' shows {' and '.join(kind.stains)}, but "
                          f"the calibration measures {stain} (the data set's calibration.stain)")
@@ -112,9 +112,9 @@ def simulation_params(
     derived: dict[str, Any] = {}
     if not (tissue and user.get("layers")):  # layered tissues place their seeds by spacing
         derived["cells"] = _count_range(calibration["density"], area, ndim)
-    elif stain == "membranes" and radius is not None:
+    elif stain == MEMBRANE_STAIN and radius is not None:
         derived["layer_spacing"] = round(2.0 * radius, 3)  # one cell thick
-    if stain == "nuclei":
+    if stain == NUCLEUS_STAIN:
         derived |= _nucleus_shapes(calibration)
         if radius is not None and not tissue and not kind.layered:
             # layered kinds overlap whole cells by design; in a tissue the cells space the nuclei
@@ -152,14 +152,14 @@ def sketch_params(
 ) -> dict[str, Any]:
     """A schema-filled ``sketch`` mapping with the measured values where the user set none
     (for the label channels that show the calibration's stain)."""
-    stain = calibration.get("stain", "nuclei")
+    stain = calibration.get("stain", NUCLEUS_STAIN)
     out = dict(sketch)
     if "brightness" not in explicit:
         bright = [min(max(b, _MIN_BRIGHTNESS), 1.0) for b in _samples(calibration, "brightness")]
         if bright:
             out["brightness_samples"] = bright
     profile = calibration.get("radial_profile")
-    mode = "centre" if stain == "nuclei" else "boundary"
+    mode = "centre" if stain == NUCLEUS_STAIN else "boundary"
     if profile and "mode" not in explicit:
         out["mode"] = mode
         falloff, gamma = _profile_fit(profile, mode)
@@ -176,7 +176,7 @@ def sketch_params(
         # brightness 1 is the brightest objects' mean intensity (nuclei: over the whole nucleus,
         # membranes: on the boundary); the profile's mean there turns it into the peak value
         shape = np.asarray(profile, float) if profile else np.ones(1)
-        measured_on = shape if stain == "nuclei" else shape[:1]
+        measured_on = shape if stain == NUCLEUS_STAIN else shape[:1]
         mean_q = float(np.clip(measured_on.mean() / max(shape.max(), 1e-6), 0.3, 1.0))
         top = level + float(calibration["brightness_scale"]) / mean_q
         lo = min(2 * level - 1 + 0.02, 0.9)

@@ -54,6 +54,7 @@ from skimage.segmentation import watershed
 
 from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.calibrate.texture import BANDS, REGIONS, measure_texture
+from workflow_lib.simulate import NUCLEUS_STAIN
 from workflow_lib.sketch.targets import depth, edge_distance
 
 _PROFILE_BINS = 10
@@ -358,4 +359,4 @@ def measure_nuclei(
         if sigma is not None:
             blurs.append(sigma)
     unit = "objects per 1e4 pixels" if ndim == 2 else "objects per 1e6 voxels"
-    return {**pool.result("nuclei", unit), "edge_sigma_px": float(np.median(blurs)) if blurs else None}
+    return {**pool.result(NUCLEUS_STAIN, unit), "edge_sigma_px": float(np.median(blurs)) if blurs else None}

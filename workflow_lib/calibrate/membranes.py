@@ -63,6 +63,7 @@ from skimage.segmentation import watershed
 from workflow_lib.calibrate.measure import MeasureSettings, Pool, _background, relabelled
 from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.calibrate.texture import measure_texture
+from workflow_lib.simulate import MEMBRANE_STAIN
 from workflow_lib.sketch.targets import depth
 
 #: Seed depth as a share of the membranes' contrast over the background (module doc, step 3).
@@ -198,4 +199,4 @@ def measure_membranes(
         if labels.max():
             pool.add_objects(image, labels, bg, np.where(membrane, labels, 0))
     unit = "cells per 1e4 tissue pixels" if ndim == 2 else "cells per 1e6 tissue voxels"
-    return {**pool.result("membranes", unit), "membrane_width_px": width, "edge_sigma_px": width}
+    return {**pool.result(MEMBRANE_STAIN, unit), "membrane_width_px": width, "edge_sigma_px": width}

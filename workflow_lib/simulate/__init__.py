@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from workflow_lib.errors import ParamError
-from workflow_lib.simulate.kinds import BLOBS, CELLS, KINDS, Kind, Simulation
+from workflow_lib.simulate.kinds import (
+    BLOBS, CELLS, KINDS, MEMBRANE_STAIN, NUCLEUS_STAIN, Kind, Simulation,
+)
 from workflow_lib.simulate.kinds import get as get_kind
 from workflow_lib.simulate.params import Params
 
@@ -75,6 +77,6 @@ def track_text(tracks: np.ndarray) -> str:
 
 
 __all__ = [
-    "BLOBS", "CELLS", "KINDS", "Kind", "Simulation", "get_kind", "read_params", "simulate",
-    "sample_rng", "track_text",
+    "BLOBS", "CELLS", "KINDS", "MEMBRANE_STAIN", "NUCLEUS_STAIN", "Kind", "Simulation",
+    "get_kind", "read_params", "simulate", "sample_rng", "track_text",
 ]

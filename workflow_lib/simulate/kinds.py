@@ -17,6 +17,9 @@ from workflow_lib.simulate.params import Params
 
 # How the evaluation finds a label channel's instances in an image.
 BLOBS, CELLS = "blobs", "cells"
+# What a label channel's instances look like in a real image of their stain (Kind.stains), and
+# what a data set's calibration measures (calibration.stain).
+NUCLEUS_STAIN, MEMBRANE_STAIN = "nuclei", "membranes"
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Kind:
     # What each label channel's instances look like in a real image of its stain: "nuclei"
     # (compact blobs) or "membranes" (cells seen by their boundaries). A calibration of a stain
     # (calibration.stain) parameterises the label channels that show it.
-    stains: tuple[str, ...] = ("nuclei",)
+    stains: tuple[str, ...] = (NUCLEUS_STAIN,)
     notes: tuple[str, ...] = ()            # evaluation notes shown with the scores
 
 
@@ -79,13 +82,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("membranes", membranes.KEYS, membranes.read_settings,
          _labels_only("membranes", membranes.simulate_membranes),
          label_channels=("cells",), sketch_modes=("boundary",), eval_methods=(CELLS,),
-         stains=("membranes",),
+         stains=(MEMBRANE_STAIN,),
          notes=("membranes: the downstream segmenter learns whole cells; its scores mean "
                 "something only where the real masks annotate cells too",)),
     Kind("multichannel", multichannel.KEYS, multichannel.read_settings,
          _labels_only("multichannel", multichannel.simulate_multichannel),
          label_channels=("cells", "nuclei"), sketch_modes=("boundary", "centre"),
-         eval_methods=(CELLS, BLOBS), downstream_channel=1, stains=("membranes", "nuclei"),
+         eval_methods=(CELLS, BLOBS), downstream_channel=1, stains=(MEMBRANE_STAIN, NUCLEUS_STAIN),
          notes=("multichannel: fidelity per label channel; realism and downstream on "
                 "the nucleus channel (1)",)),
     Kind("overlapping", overlapping.KEYS, overlapping.read_settings,

@@ -28,7 +28,7 @@ from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
     write_json, write_tiff,
 )
-from workflow_lib.simulate import BLOBS, Kind, get_kind, sample_rng
+from workflow_lib.simulate import BLOBS, NUCLEUS_STAIN, Kind, get_kind, sample_rng
 from workflow_lib.workflow import models
 from workflow_lib.workflow.runner import Job
 
@@ -250,8 +250,8 @@ def _match_texture(
         return reason
     # The texture is measured inside nuclei of the one channel the calibration measured: it
     # applies where a one-channel model (trained on that channel) drew a nucleus channel.
-    channels = [c for c, stain in enumerate(kind.stains) if stain == "nuclei" and c < out.shape[1]]
-    if real.get("stain", "nuclei") != "nuclei" or not channels or model_channels != 1:
+    channels = [c for c, stain in enumerate(kind.stains) if stain == NUCLEUS_STAIN and c < out.shape[1]]
+    if real.get("stain", NUCLEUS_STAIN) != NUCLEUS_STAIN or not channels or model_channels != 1:
         reason = ("the calibration measures the texture of nuclei in one channel; this "
                   "simulation's images are not drawn by a single-channel model or show no nuclei")
         log.info("texture not matched: %s", reason)
