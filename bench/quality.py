@@ -98,7 +98,7 @@ def main() -> None:
     wildcards = SimpleNamespace(dataset=args.dataset, sim=args.sim)
     real = {"index": layout.index_files(args.dataset), "h5": [], "masks": sorted(masks.values())}
     model = layout.fill(layout.MODEL, dataset=args.dataset)
-    fast = ds["synthesis"]
+    fast = cfg.synthesis_params(ds, ds["simulations"][args.sim])
     steps = [int(s) for s in args.steps.split(",")] if args.steps else [fast["steps"]]
     samplers = ([] if args.no_ddpm else [("ddpm", {**fast, "sampler": "ddpm"})]) + [
         (f"{fast['sampler']}-{n}", {**fast, "steps": n}) for n in steps
