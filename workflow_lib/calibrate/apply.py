@@ -34,6 +34,7 @@ width), ``background`` = the real background level and ``cell_range`` from just 
 brightest objects' level, so the sketch has the real images' intensities (the diffusion model
 then has no dark void to fill, nor a glow to invent).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ import numpy as np
 
 from workflow_lib.errors import ParamError
 from workflow_lib.simulate import MEMBRANE_STAIN, NUCLEUS_STAIN, Kind
+from workflow_lib.simulate.kinds import SKETCH_MODES
 from workflow_lib.simulate.membranes import read_tissue, tissue_mask
 from workflow_lib.simulate.params import Params
 
@@ -50,7 +52,6 @@ from workflow_lib.simulate.params import Params
 _MIN_BRIGHTNESS = 0.05
 _IRREGULARITY_WITH_MEASURED_ELONGATION = 0.05
 _OBJECT = {NUCLEUS_STAIN: "nucleus", MEMBRANE_STAIN: "cell"}
-_PROFILE_START = (0.6, 1.5)
 
 
 def _samples(calibration: Mapping[str, Any], name: str) -> list[float]:
@@ -138,7 +139,7 @@ def _profile_fit(profile: Sequence[float], mode: str) -> tuple[float, float]:
     p = p / max(p.max(), 1e-6)
     r = (np.arange(len(p)) + 0.5) / len(p)
     u = 1 - r if mode == "centre" else r
-    best, best_err = _PROFILE_START, np.inf
+    best, best_err = (0.6, 1.5), np.inf
     for falloff in np.linspace(0.0, 1.0, 41):
         for gamma in np.linspace(0.2, 4.0, 39):
             err = float(np.sum((1 - falloff * u ** gamma - p) ** 2))
@@ -159,7 +160,7 @@ def sketch_params(
         if bright:
             out["brightness_samples"] = bright
     profile = calibration.get("radial_profile")
-    mode = "centre" if stain == NUCLEUS_STAIN else "boundary"
+    mode = SKETCH_MODES[stain]
     if profile and "mode" not in explicit:
         out["mode"] = mode
         falloff, gamma = _profile_fit(profile, mode)

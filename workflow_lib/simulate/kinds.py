@@ -20,6 +20,8 @@ BLOBS, CELLS = "blobs", "cells"
 # What a label channel's instances look like in a real image of their stain (Kind.stains), and
 # what a data set's calibration measures (calibration.stain).
 NUCLEUS_STAIN, MEMBRANE_STAIN = "nuclei", "membranes"
+#: The sketch profile (mode 'auto') of a label channel showing each stain.
+SKETCH_MODES = {NUCLEUS_STAIN: "centre", MEMBRANE_STAIN: "boundary"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,6 @@ class Kind:
     needs_mask: bool = False               # samples are made from a user label image
     layered: bool = False                  # label channels are overlap layers of ONE image channel
     label_channels: tuple[str, ...] = ("nuclei",)   # what each label channel holds
-    sketch_modes: tuple[str, ...] = ("centre",)     # sketch profile of mode 'auto': centre/boundary
     eval_methods: tuple[str, ...] = (BLOBS,)        # BLOBS or CELLS
     downstream_channel: int = 0            # label channel the downstream segmenter learns from
     # What each label channel's instances look like in a real image of its stain: "nuclei"
@@ -61,6 +62,11 @@ class Kind:
     # (calibration.stain) parameterises the label channels that show it.
     stains: tuple[str, ...] = (NUCLEUS_STAIN,)
     notes: tuple[str, ...] = ()            # evaluation notes shown with the scores
+
+    @property
+    def sketch_modes(self) -> tuple[str, ...]:
+        """Sketch profile of mode 'auto' per label channel: that of the stain it shows."""
+        return tuple(SKETCH_MODES[stain] for stain in self.stains)
 
 
 def _labels_only(name: str, simulate: Callable[..., np.ndarray]) -> Callable[..., Simulation]:
@@ -81,14 +87,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          _labels_only("nuclei", nuclei.simulate_nuclei)),
     Kind("membranes", membranes.KEYS, membranes.read_settings,
          _labels_only("membranes", membranes.simulate_membranes),
-         label_channels=("cells",), sketch_modes=("boundary",), eval_methods=(CELLS,),
+         label_channels=("cells",), eval_methods=(CELLS,),
          stains=(MEMBRANE_STAIN,),
          notes=("membranes: the downstream segmenter learns whole cells; its scores mean "
                 "something only where the real masks annotate cells too",)),
     Kind("multichannel", multichannel.KEYS, multichannel.read_settings,
          _labels_only("multichannel", multichannel.simulate_multichannel),
-         label_channels=("cells", "nuclei"), sketch_modes=("boundary", "centre"),
-         eval_methods=(CELLS, BLOBS), downstream_channel=1, stains=(MEMBRANE_STAIN, NUCLEUS_STAIN),
+         label_channels=("cells", "nuclei"), eval_methods=(CELLS, BLOBS), downstream_channel=1,
+         stains=(MEMBRANE_STAIN, NUCLEUS_STAIN),
          notes=("multichannel: fidelity per label channel; realism and downstream on "
                 "the nucleus channel (1)",)),
     Kind("overlapping", overlapping.KEYS, overlapping.read_settings,
