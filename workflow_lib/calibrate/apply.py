@@ -54,6 +54,11 @@ _IRREGULARITY_WITH_MEASURED_ELONGATION = 0.05
 _OBJECT = {NUCLEUS_STAIN: "nucleus", MEMBRANE_STAIN: "cell"}
 
 
+def calibrated_stain(calibration: Mapping[str, Any]) -> str:
+    """The stain a calibration measured (one without the key, e.g. made by hand: nuclei)."""
+    return calibration.get("stain", NUCLEUS_STAIN)
+
+
 def _samples(calibration: Mapping[str, Any], name: str) -> list[float]:
     prop = calibration["properties"].get(name)
     return list(prop["samples"]) if prop else []
@@ -99,7 +104,7 @@ def simulation_params(
     tissue kind (one with a ``tissue`` key: membranes, multichannel) scales the density to its
     tissue's area, since there the cells fill the tissue, not the image.
     """
-    stain = calibration.get("stain", NUCLEUS_STAIN)
+    stain = calibrated_stain(calibration)
     if stain not in kind.stains:
         raise ParamError("calibrate", f"kind '{kind.name}' shows {' and '.join(kind.stains)}, but "
                          f"the calibration measures {stain} (the data set's calibration.stain)")
@@ -153,7 +158,7 @@ def sketch_params(
 ) -> dict[str, Any]:
     """A schema-filled ``sketch`` mapping with the measured values where the user set none
     (for the label channels that show the calibration's stain)."""
-    stain = calibration.get("stain", NUCLEUS_STAIN)
+    stain = calibrated_stain(calibration)
     out = dict(sketch)
     if "brightness" not in explicit:
         bright = [min(max(b, _MIN_BRIGHTNESS), 1.0) for b in _samples(calibration, "brightness")]

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import stats
 from skimage.segmentation import find_boundaries
 
+from workflow_lib.calibrate.apply import calibrated_stain
 from workflow_lib.calibrate.texture import BANDS, REGIONS
 from workflow_lib.plotting import middle_plane, plt
 from workflow_lib.simulate import MEMBRANE_STAIN
@@ -38,7 +39,7 @@ def _overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.ndarray) -> plt.Figure:
     """The first training image with the objects found (nuclei, or cells of a membrane stain),
     each property's distribution, the radial profile, and the scalar measurements in the title."""
-    objects = "cells" if result.get("stain") == MEMBRANE_STAIN else "nuclei"
+    objects = "cells" if calibrated_stain(result) == MEMBRANE_STAIN else "nuclei"
     edge_name = "membrane width" if objects == "cells" else "edge sigma"
     props = [p for p in PROPERTIES if p in result["properties"]]
     cols = len(props) + 2

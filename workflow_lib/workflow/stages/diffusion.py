@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from workflow_lib.calibrate import calibrated_stain
 from workflow_lib.calibrate.texture import match_texture
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
@@ -251,7 +252,7 @@ def _match_texture(
     # The texture is measured inside nuclei of the one channel the calibration measured: it
     # applies where a one-channel model (trained on that channel) drew a nucleus channel.
     channels = [c for c, stain in enumerate(kind.stains) if stain == NUCLEUS_STAIN and c < out.shape[1]]
-    if real.get("stain", NUCLEUS_STAIN) != NUCLEUS_STAIN or not channels or model_channels != 1:
+    if calibrated_stain(real) != NUCLEUS_STAIN or not channels or model_channels != 1:
         reason = ("the calibration measures the texture of nuclei in one channel; this "
                   "simulation's images are not drawn by a single-channel model or show no nuclei")
         log.info("texture not matched: %s", reason)

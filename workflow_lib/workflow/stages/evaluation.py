@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 
 from workflow_lib.calibrate.figures import structure_distances, structure_figure
-from workflow_lib.calibrate import measure_membranes, measure_nuclei
+from workflow_lib.calibrate import MEASUREMENTS, calibrated_stain
 from workflow_lib.dataset import SPLITS
 from workflow_lib.evaluate import figures, protocol
 from workflow_lib.io import axes_for, read_json, read_tiff, write_json
 from workflow_lib.plotting import plt, save_figure
-from workflow_lib.simulate import NUCLEUS_STAIN, get_kind
+from workflow_lib.simulate import get_kind
 from workflow_lib.workflow import config
 from workflow_lib.workflow.inputs import real_images
 from workflow_lib.workflow.runner import Job
@@ -31,7 +31,7 @@ def _real_split(job: Job, split: str):
 def _structure(job: Job, kind, units, figure_path) -> dict:
     """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
     real = read_json(job.input.calibration)
-    stain = real.get("stain", NUCLEUS_STAIN)
+    stain = calibrated_stain(real)
     shown = [u for u in units if kind.stains[min(u.channel, len(kind.stains) - 1)] == stain]
     if not shown:
         fig = plt.figure(figsize=(6, 1.5))
@@ -39,7 +39,7 @@ def _structure(job: Job, kind, units, figure_path) -> dict:
         save_figure(fig, figure_path)
         return {"reason": f"no label channel of this kind shows {stain}, the calibrated stain"}
     settings = config.measure_settings(job.params.calibration)
-    measure = measure_nuclei if stain == NUCLEUS_STAIN else measure_membranes
+    measure, _ = MEASUREMENTS[stain]
     synthetic = measure([u.image for u in shown], [None] * len(shown), settings)
     distances = structure_distances(real, synthetic)
     save_figure(structure_figure(real, synthetic, distances), figure_path, dpi=90)

@@ -15,9 +15,7 @@ from workflow_lib.errors import ConfigError
 from workflow_lib.io import (
     atomic_write_text, axes_for, read_json, read_tiff, write_h5, write_json, write_tiff,
 )
-from workflow_lib.simulate import (
-    MEMBRANE_STAIN, NUCLEUS_STAIN, Kind, get_kind, sample_rng, simulate, track_text,
-)
+from workflow_lib.simulate import Kind, get_kind, sample_rng, simulate, track_text
 from workflow_lib.sketch import annotations, make_sketch
 from workflow_lib.sketch.preview import write_preview
 from workflow_lib.workflow import config
@@ -42,8 +40,7 @@ def calibrate_dataset(job: Job) -> None:
         images.append(array[p["channel"]])
         given.append(read_real_mask(masks[name], images[-1].shape) if name in masks else None)
     settings = config.measure_settings(p)
-    measure, find = {NUCLEUS_STAIN: (calibrate.measure_nuclei, calibrate.find_nuclei),
-                     MEMBRANE_STAIN: (calibrate.measure_membranes, calibrate.find_cells)}[p["stain"]]
+    measure, find = calibrate.MEASUREMENTS[p["stain"]]
     result = measure(images, given, settings)
     result["train_images"] = names
     log.info("calibration of %s (%s stain): %d objects in %d images, density %s, radius %s",
@@ -139,7 +136,7 @@ def sketch_sample(job: Job) -> None:
         real = read_json(job.input.calibration)
         measured = config.sketch_settings(
             calibrate.sketch_params(real, raw, job.params.sketch_explicit), spatial, prefix)
-        params = [measured if stain == real.get("stain", NUCLEUS_STAIN) else params for stain in kind.stains]
+        params = [measured if stain == calibrate.calibrated_stain(real) else params for stain in kind.stains]
     with config.keyed(prefix):
         sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
     layout = axes_for(spatial, time=kind.time)
