@@ -10,12 +10,11 @@ from scipy import stats
 from skimage.segmentation import find_boundaries
 
 from workflow_lib.calibrate.apply import calibrated_stain
+from workflow_lib.calibrate.measure import PROPERTIES
 from workflow_lib.calibrate.texture import BANDS, REGIONS
 from workflow_lib.plotting import middle_plane, plt
 from workflow_lib.simulate import MEMBRANE_STAIN
 
-#: Per-object properties compared between real and simulated (when both have them).
-PROPERTIES = ("radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")
 _TITLES = {
     "radius": "equivalent radius (px)",
     "elongation": "elongation (long / short axis)",

@@ -62,6 +62,9 @@ _EDGE_REACH = 6.0
 _EDGE_BIN = 0.5
 #: Rise of a Gaussian-blurred step from 20 % to 80 %, in sigmas (2 x 0.8416).
 _RISE_20_80 = 1.683
+#: The per-object properties measured (calibration.json ``properties``; solidity in 2D only,
+#: z_extent_ratio in 3D only).
+PROPERTIES = ("radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")
 #: Distributions are stored as at most this many values (quantiles of the measured ones).
 MAX_SAMPLES = 512
 
@@ -264,12 +267,10 @@ class Pool:
     neighbour distances every object.
     """
 
-    PROPERTIES = ("radius", "elongation", "solidity", "z_extent_ratio", "brightness", "nn_distance")
-
     def __init__(self, ndim: int, z_scale: float):
         self.ndim = ndim
         self.spacing = np.array((z_scale, 1.0, 1.0) if ndim == 3 else (1.0, 1.0))
-        self.per_object: dict[str, list[np.ndarray]] = {k: [] for k in self.PROPERTIES}
+        self.per_object: dict[str, list[np.ndarray]] = {k: [] for k in PROPERTIES}
         self.sources: list[str] = []
         self.density: list[float] = []
         self.foreground: list[float] = []
