@@ -44,13 +44,13 @@ def write_data(root: Path) -> None:
 
 def config(steps: int) -> dict:
     sims = {
-        "spread": {"kind": "nuclei", "count": 4, "shape": [128, 128], "calibrate": True},
-        "clustered": {"kind": "nuclei", "count": 2, "shape": [128, 128], "calibrate": True,
+        "spread": {"kind": "nuclei", "count": 16, "shape": [128, 128], "calibrate": True},
+        "clustered": {"kind": "nuclei", "count": 8, "shape": [128, 128], "calibrate": True,
                       "params": {"placement": "clustered", "clusters": [2, 3]}},
-        "movie": {"kind": "timeseries", "count": 1, "shape": [128, 128], "calibrate": True,
+        "movie": {"kind": "timeseries", "count": 4, "shape": [128, 128], "calibrate": True,
                   "params": {"frames": 4}},
         # cells around calibrated nuclei: the downstream segmenter learns the nucleus channel
-        "cells": {"kind": "multichannel", "count": 2, "shape": [128, 128], "calibrate": True},
+        "cells": {"kind": "multichannel", "count": 8, "shape": [128, 128], "calibrate": True},
     }
     return {"datasets": {"slices": {
         "images": "images/*.tif",

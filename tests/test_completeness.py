@@ -46,6 +46,22 @@ def test_boundary_offset_measures_halos_and_shrunk_objects(grow):
     assert offset == pytest.approx(grow, abs=0.5)
 
 
+@pytest.mark.parametrize("gap", [1, 2, 12])
+def test_close_neighbours_do_not_bias_the_boundary_offset(gap):
+    # Each instance is profiled over the pixels nearest to it, so a neighbour's blur in a
+    # narrow gap must not move its edge: what a flagged dense group shows is the image's.
+    radius = 6
+    half = radius + gap / 2 + 0.5
+    labels = discs([(48, 48 - half), (48, 48 + half)], radius, SHAPE)
+    single = discs([(48, 30)], radius, SHAPE)
+
+    def blurred(lab):
+        return ndimage.gaussian_filter((lab > 0).astype(float), 1.6)
+
+    alone = boundary_offsets(blurred(single), single)[0]
+    assert boundary_offsets(blurred(labels), labels) == pytest.approx([alone, alone], abs=0.1)
+
+
 def test_shifted_mask_misses_and_adds():
     labels = discs(CENTRES, 5, SHAPE)
     shifted = np.roll(labels, 30, axis=1)            # masks moved off their objects
