@@ -76,6 +76,29 @@ def test_multichannel_nuclei_inside_their_cells(ndim):
     assert np.array_equal(cells[inside], nuclei[inside])
 
 
+def _touching_nuclei(nuclei: np.ndarray) -> int:
+    """Face-neighbouring pixel pairs of two different nuclei."""
+    pairs = 0
+    for ax in range(nuclei.ndim):
+        a, b = np.moveaxis(nuclei, ax, 0)[1:], np.moveaxis(nuclei, ax, 0)[:-1]
+        pairs += int(np.count_nonzero((a > 0) & (b > 0) & (a != b)))
+    return pairs
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_multichannel_measured_nuclei_may_fill_their_cells(ndim):
+    # Radii from measurements (radius_samples) larger than the cells: each nucleus fills its
+    # cell up to the membrane, so neighbours touch, and still lies inside its own cell.
+    cells, nuclei = run("multichannel", ndim, radius_samples=[40.0]).labels
+    inside = nuclei > 0
+    assert np.array_equal(cells[inside], nuclei[inside])
+    assert _touching_nuclei(nuclei) > 0
+    assert inside.sum() > 0.5 * (cells > 0).sum()   # discs of the cells' equivalent radius
+    # Radii relative to the cell (nucleus_size) keep every nucleus off its membrane.
+    _, apart = run("multichannel", ndim, nucleus_size=[0.9, 1.0]).labels
+    assert _touching_nuclei(apart) == 0
+
+
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_overlapping_layers_hold_each_cell_once_and_whole(ndim):
     layers = run("overlapping", ndim, seed=1, cells=[25, 30], layers=3).labels

@@ -12,7 +12,7 @@ calibrated. What is derived:
   gets ``layer_spacing`` = the median cell diameter from a membrane calibration;
 - ``radius_samples``, ``elongation_samples`` (nuclei): the measured distributions, drawn from
   per nucleus (not uniform ranges around a mean); in ``multichannel`` the nucleus radii, each
-  at most ``nucleus_size`` max of its cell (a user ``nucleus_size`` keeps the old rule);
+  at most its cell's equivalent radius (a user ``nucleus_size`` keeps the old rule);
 - ``irregularity``: low (0.05), because the simulator's warp mostly stretches nuclei (at 0.5
   their median eccentricity is 0.61 with elongation 1) and the measured elongation already
   carries the stretch; the warp barely moves solidity (0.97 -> 0.96 from 0 to 1), so outline

@@ -3,9 +3,13 @@
 Cells come from the membranes tessellation; every cell gets a star-convex nucleus centred on
 its seed with mean radius ``nucleus_size`` times the cell's equivalent radius, cut to the
 cell's interior (never touching its membrane). With ``radius_samples`` (e.g. measured on real
-nuclei by the calibration) the nucleus radius is drawn from them instead, at most
-``nucleus_size`` max times its cell's radius. Cells whose nucleus would be empty are dropped,
-so both channels hold exactly the ids 1..N and nucleus k lies inside cell k.
+nuclei by the calibration) the nucleus radius is drawn from them instead, at most its cell's
+equivalent radius, and the nucleus is cut to its whole cell: measured nuclei are as large as
+they were measured, and those of neighbouring cells may touch, as real ones do. (On the demo,
+a cap at ``nucleus_size`` max of the cell and the interior cut left the calibrated nuclei's
+median radius at 10.8 px against 12.0 measured, now 11.4, and none touching another, now
+16 %, where 23-38 % of the real ones do.) Cells whose nucleus would be
+empty are dropped, so both channels hold exactly the ids 1..N and nucleus k lies inside cell k.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class MultichannelSettings:
     tissue: TissueSettings
     nucleus_size: tuple[float, float]   # nucleus radius / cell equivalent radius, [min, max]
     shapes: ShapeParams                 # of the nuclei; its radius is unused
-    radius_samples: tuple[float, ...] | None = None   # nucleus radii (physical), capped by the cell
+    radius_samples: tuple[float, ...] | None = None   # nucleus radii (physical), at most the cell's
 
 
 def read_settings(p: Params, ndim: int) -> MultichannelSettings:
@@ -54,11 +58,13 @@ def simulate_multichannel(
     cell_radii = (volume / unit) ** (1.0 / ndim)
     if s.radius_samples is None:
         radii = cell_radii * rng.uniform(*s.nucleus_size, size=len(seeds))
+        within = np.where(inner(cells), cells, 0)
     else:
-        radii = np.minimum(rng.choice(s.radius_samples, size=len(seeds)), cell_radii * s.nucleus_size[1])
+        radii = np.minimum(rng.choice(s.radius_samples, size=len(seeds)), cell_radii)
+        within = cells
     shapes = make_shapes(rng, seeds, s.shapes, radii=np.maximum(radii, 0.5))
     nuclei = np.zeros(shape, np.int32)
-    paint(nuclei, shapes, tuple(spacing), min_visible=0.0, within=np.where(inner(cells), cells, 0))
+    paint(nuclei, shapes, tuple(spacing), min_visible=0.0, within=within)
     nuclei = largest_components(nuclei)
     cells = np.where(np.isin(cells, np.unique(nuclei)), cells, 0)
     ids = np.unique(cells)
