@@ -54,12 +54,9 @@ def test_close_neighbours_do_not_bias_the_boundary_offset(gap):
     half = radius + gap / 2 + 0.5
     labels = discs([(48, 48 - half), (48, 48 + half)], radius, SHAPE)
     single = discs([(48, 30)], radius, SHAPE)
-
-    def blurred(lab):
-        return ndimage.gaussian_filter((lab > 0).astype(float), 1.6)
-
-    alone = boundary_offsets(blurred(single), single)[0]
-    assert boundary_offsets(blurred(labels), labels) == pytest.approx([alone, alone], abs=0.1)
+    alone = boundary_offsets(render(single, blur=1.6, noise=0.0), single)[0]
+    assert boundary_offsets(render(labels, blur=1.6, noise=0.0), labels) == pytest.approx(
+        [alone, alone], abs=0.1)
 
 
 def test_shifted_mask_misses_and_adds():
