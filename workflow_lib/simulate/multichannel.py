@@ -8,8 +8,8 @@ equivalent radius, and the nucleus is cut to its whole cell: measured nuclei are
 they were measured, and those of neighbouring cells may touch, as real ones do. (On the demo,
 a cap at ``nucleus_size`` max of the cell and the interior cut left the calibrated nuclei's
 median radius at 10.8 px against 12.0 measured, now 11.4, and none touching another, now
-16 %, where 23-38 % of the real ones do.) Cells whose nucleus would be
-empty are dropped, so both channels hold exactly the ids 1..N and nucleus k lies inside cell k.
+16 %, where 23-38 % of the real ones do.) Cells whose nucleus would be empty are dropped, so
+both channels hold exactly the ids 1..N and nucleus k lies inside cell k.
 """
 
 from __future__ import annotations

@@ -136,7 +136,8 @@ def sketch_sample(job: Job) -> None:
         real = read_json(job.input.calibration)
         measured = config.sketch_settings(
             calibrate.sketch_params(real, raw, job.params.sketch_explicit), spatial, prefix)
-        params = [measured if stain == calibrate.calibrated_stain(real) else params for stain in kind.stains]
+        calibrated = calibrate.calibrated_stain(real)
+        params = [measured if stain == calibrated else params for stain in kind.stains]
     with config.keyed(prefix):
         sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
     layout = axes_for(spatial, time=kind.time)
