@@ -132,16 +132,18 @@ def synthesis_calibration(wildcards):
 def simulation_mask(wildcards):
     """Kind `masks` reads mask file i mod n of the sorted glob params.masks; others read none.
 
-    A mask of a test-split image is refused: the evaluation tests on that image.
+    A mask of an image the evaluation tests on (evaluation.test_splits) is refused.
     """
     source = cfg.mask_glob(wildcards.dataset, wildcards.sim, sim_config(wildcards))
     if source is None:
         return {}
     files = inputs.mask_files(*source, known_files=DEMO_FILES)
-    names, split = sorted(images_of(wildcards.dataset)), dataset_config(wildcards)["split"]
+    ds = dataset_config(wildcards)
+    names, split = sorted(images_of(wildcards.dataset)), ds["split"]
     if names:
-        test = split_names(names, split["val"], split["test"], split["seed"])["test"]
-        cfg.check_no_test_masks(wildcards.dataset, wildcards.sim, files, test)
+        splits = split_names(names, split["val"], split["test"], split["seed"])
+        tested_on = {n: s for s in ds["evaluation"]["test_splits"] for n in splits[s]}
+        cfg.check_no_test_masks(wildcards.dataset, wildcards.sim, files, tested_on)
     return {"mask": files[int(wildcards.i) % len(files)]}
 
 

@@ -22,9 +22,9 @@ def tiny_config(real_masks):
 
 
 def make_inputs(root):
-    """3 real images + masks (2 train, 1 test); stage outputs of one simulation as the other
-    stages write them."""
-    for k in range(3):
+    """4 real images + masks (2 train, 1 val, 1 test); stage outputs of one simulation as the
+    other stages write them."""
+    for k in range(4):
         image, labels = toy_pair(k)
         write_tiff(root / "raw" / f"img{k}.tif", (image * 1000).astype(np.uint16), "YX")
         write_tiff(root / "masks" / f"img{k}.tif", labels, "YX")
@@ -48,6 +48,9 @@ def test_evaluate_stage_and_report(tmp_path):
     for source in ("synthetic", "sketch", "real"):
         assert metrics["downstream"][source]["f1"] is not None
     assert metrics["downstream"]["real"]["n_train"] == 2
+    # test_splits [val, test]: every source is tested on both held-out images
+    assert all(metrics["downstream"][source]["n_test"] == 2 for source in ("synthetic", "real"))
+    assert metrics["downstream"]["tested_on"] == "real images of the val and test splits with a real mask"
     for name in ("summary", "grid", "distributions", "segmenter_loss"):
         assert (out / f"{name}.png").stat().st_size > 1000
     run_snakemake(tmp_path, tiny_config("masks/*.tif"), "evaluate", "--report", "report.html",

@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 from helpers import kill_snakemake_when, load_config, run_snakemake, write_raw_images
+from workflow_lib.dataset import split_names
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +92,24 @@ def test_a_mask_of_a_test_image_is_refused(tmp_path):
     proc = run_snakemake(tmp_path, config, "-n", check=False)
     assert proc.returncode != 0
     assert "simulations.annotated.params.masks" in proc.stdout and "leaks the answer" in proc.stdout
+
+
+@pytest.mark.parametrize("test_splits", [["test"], ["val", "test"]])
+def test_a_mask_of_a_val_image_is_refused_when_the_evaluation_tests_on_it(tmp_path, test_splits):
+    write_raw_images(tmp_path / "raw", n=4, shape=(48, 48))
+    config = load_config("tiny")
+    ds = config["datasets"]["tiny"]
+    ds["split"] = {"val": 0.25, "test": 0.25, "seed": 0}
+    ds["evaluation"] = {**ds.get("evaluation", {}), "test_splits": test_splits}
+    val = split_names([f"img{k}" for k in range(4)], 0.25, 0.25, 0)["val"]
+    (tmp_path / "masks").mkdir()
+    for name in val:
+        tifffile.imwrite(tmp_path / f"masks/{name}.tif", np.eye(48, dtype=np.uint16))
+    ds["simulations"]["annotated"] = {
+        "kind": "masks", "count": 1, "shape": [48, 48], "params": {"masks": "masks/*.tif"}}
+    proc = run_snakemake(tmp_path, config, "-n", check=False)
+    if "val" in test_splits:
+        assert proc.returncode != 0
+        assert f"mask of val image '{val[0]}'" in proc.stdout and "leaks the answer" in proc.stdout
+    else:
+        assert proc.returncode == 0, proc.stdout

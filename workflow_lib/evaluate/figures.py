@@ -51,7 +51,7 @@ def sample_grid(
     segmentation of the synthetic image. 3D shows the middle z plane; large images their
     top-left 256 x 256 pixels."""
     rows = max(1, min(rows, len(units)))
-    titles = ["real (test split)", "sketch", "synthetic", "synthetic + mask", "classical segm."]
+    titles = ["real (tested on)", "sketch", "synthetic", "synthetic + mask", "classical segm."]
     fig, axes = plt.subplots(rows, 5, figsize=(15, 3.1 * rows), squeeze=False)
     for r in range(rows):
         unit = units[r]

@@ -68,11 +68,17 @@ def _annotated(images: Sequence[RealImage]) -> list[RealImage]:
 
 
 def evaluate_reference(
-    train: Sequence[RealImage], test: Sequence[RealImage], masks_given: bool, s: EvaluationSettings
+    train: Sequence[RealImage],
+    test: Sequence[RealImage],
+    masks_given: bool,
+    s: EvaluationSettings,
+    tested_on: str = "the test split",
 ) -> tuple[dict[str, Any], list[float]]:
-    """Real-data baseline (train split -> test split) and realism of real train vs real test.
+    """Real-data baseline (train split -> ``test``) and realism of real train vs ``test``.
 
-    Returns (JSON-ready dict, segmenter loss per step; [] when no baseline was trained).
+    ``test``: the real images tested on, named ``tested_on`` in the reasons (e.g. "the val and
+    test splits"). Returns (JSON-ready dict, segmenter loss per step; [] when no baseline was
+    trained).
     """
     out: dict[str, Any] = {}
     if train and test:
@@ -82,14 +88,14 @@ def evaluate_reference(
             s,
         )
     else:
-        out["realism_train_vs_test"] = {"reason": "the train or the test split is empty"}
+        out["realism_train_vs_test"] = {"reason": f"the train split or {tested_on} is empty"}
     annotated_test = _annotated(test)
     out["completeness_real"] = (
         _completeness([r.image for r in annotated_test], [r.mask for r in annotated_test], s)
-        if annotated_test else {"reason": "no image of the test split has a real mask"}
+        if annotated_test else {"reason": f"no image of {tested_on} has a real mask"}
     )
     losses: list[float] = []
-    reason = _downstream_reason(test, masks_given)
+    reason = _downstream_reason(test, masks_given, tested_on)
     if reason is None and not _annotated(train):
         reason = "no image of the train split has a real mask"
     if reason is None:
@@ -103,11 +109,11 @@ def evaluate_reference(
     return out, losses
 
 
-def _downstream_reason(test: Sequence[RealImage], masks_given: bool) -> str | None:
+def _downstream_reason(test: Sequence[RealImage], masks_given: bool, tested_on: str) -> str | None:
     if not masks_given:
         return "evaluation.real_masks is null: no real annotations to test on"
     if not _annotated(test):
-        return "no image of the test split has a real mask"
+        return f"no image of {tested_on} has a real mask"
     return None
 
 
@@ -118,10 +124,12 @@ def evaluate_simulation(
     reference: Mapping[str, Any],
     masks_given: bool,
     s: EvaluationSettings,
+    tested_on: str = "the test split",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Annotation fidelity, realism and downstream scores of one simulation.
 
-    ``test``: the real test split; ``reference``: :func:`evaluate_reference`'s dict.
+    ``test``: the real images tested on, named ``tested_on``; ``reference``:
+    :func:`evaluate_reference`'s dict.
     Returns (metrics, figure data: units, predictions, histograms, spectra, losses).
     """
     units = [u for smp in samples for u in views.units(kind, smp.labels, smp.image)]
@@ -163,17 +171,17 @@ def evaluate_simulation(
             "sketch": _realism(real_planes, sketch_planes, s),
         }
     else:
-        realism = {"synthetic": {"reason": "the test split is empty"},
-                   "sketch": {"reason": "the test split is empty"}}
+        realism = {"synthetic": {"reason": f"{tested_on} is empty"},
+                   "sketch": {"reason": f"{tested_on} is empty"}}
     log.info("realism (KID to real): synthetic %s, sketch %s",
              realism["synthetic"].get("kid"), realism["sketch"].get("kid"))
     realism["real_train_vs_test"] = reference.get("realism_train_vs_test")
     realism["feature_network"] = FEATURE_NETWORK
-    realism["compared_with"] = "real test split"
+    realism["compared_with"] = f"real images of {tested_on}"
 
     losses: dict[str, list[float]] = {}
-    reason = _downstream_reason(test, masks_given)
-    downstream: dict[str, Any] = {"tested_on": "real test split, images with a real mask"}
+    reason = _downstream_reason(test, masks_given, tested_on)
+    downstream: dict[str, Any] = {"tested_on": f"real images of {tested_on} with a real mask"}
     for name, pairs in (("synthetic", synth), ("sketch", sketch)):
         if reason is not None:
             downstream[name] = not_applicable(reason)

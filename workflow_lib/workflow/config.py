@@ -154,16 +154,17 @@ def mask_glob(dataset: str, sim: str, raw: Mapping[str, Any]) -> tuple[str, str]
 
 
 def check_no_test_masks(
-    dataset: str, sim: str, mask_files: Sequence[str], test_images: Sequence[str]
+    dataset: str, sim: str, mask_files: Sequence[str], tested_on: Mapping[str, str]
 ) -> None:
-    """Refuse a simulation made from the mask of a test-split image: the evaluation tests on
-    that image, so training a segmenter on its mask would leak the answer."""
-    test = set(test_images)
+    """Refuse a simulation made from the mask of an image the evaluation tests on
+    (``tested_on``: image name -> its split): training a segmenter on its mask would leak the
+    answer."""
     for path in mask_files:
-        if Path(path).stem in test:
+        split = tested_on.get(Path(path).stem)
+        if split is not None:
             raise ConfigError(
                 sim_key(dataset, sim, "params", "masks"),
-                f"'{path}' is the mask of test image '{Path(path).stem}' (the evaluation tests "
+                f"'{path}' is the mask of {split} image '{Path(path).stem}' (the evaluation tests "
                 "on it, so simulating from it leaks the answer); leave it out of the glob",
             )
 

@@ -28,6 +28,13 @@ def _real_split(job: Job, split: str):
     )
 
 
+def _real_tested_on(job: Job):
+    """(real images of the splits ``evaluation.test_splits``, their name for metrics.json)."""
+    splits = job.params.evaluation["test_splits"]
+    images = [r for split in splits for r in _real_split(job, split)]
+    return images, "the " + " and ".join(splits) + (" splits" if len(splits) > 1 else " split")
+
+
 def _structure(job: Job, kind, units, figure_path) -> dict:
     """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
     real = read_json(job.input.calibration)
@@ -48,12 +55,13 @@ def _structure(job: Job, kind, units, figure_path) -> dict:
 
 
 def evaluate_reference(job: Job) -> None:
-    """Real-data downstream baseline (train -> test) and real train-vs-test realism."""
+    """Real-data downstream baseline (train -> tested-on splits) and their realism floor."""
     torch.set_num_threads(job.threads)
     evaluation = job.params.evaluation
+    test, tested_on = _real_tested_on(job)
     result, losses = protocol.evaluate_reference(
-        _real_split(job, "train"), _real_split(job, "test"),
-        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation),
+        _real_split(job, "train"), test,
+        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
     )
     result["downstream_real_losses"] = losses
     write_json(job.output[0], result, indent=2)
@@ -70,9 +78,10 @@ def evaluate_simulation(job: Job) -> None:
         for paths in zip(job.input.labels, job.input.sketches, job.input.images)
     ]
     reference = read_json(job.input.reference)
+    test, tested_on = _real_tested_on(job)
     metrics, data = protocol.evaluate_simulation(
-        kind, samples, _real_split(job, "test"), reference,
-        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation),
+        kind, samples, test, reference,
+        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
     )
     metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim, **metrics}
     out = job.output
