@@ -30,6 +30,12 @@ config["datasets"] = cfg.sorted_keys(config["datasets"])
 
 DATASETS = sorted(config["datasets"])
 
+# The edge trial (rule calibrate_edges) sketches like a calibrated simulation that sets no
+# sketch key: the schema's sketch defaults, under the calibration's measurements.
+_BARE = {"datasets": {"d": {"images": "x", "simulations": {"s": {"kind": "nuclei"}}}}}
+validate(_BARE, "../config/config.schema.yaml")
+TRIAL_SKETCH = _BARE["datasets"]["d"]["simulations"]["s"]["sketch"]
+
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
@@ -118,6 +124,16 @@ def calibration_of(wildcards):
     if not sim_config(wildcards)["calibrate"]:
         return {}
     return {"calibration": layout.fill(layout.CALIBRATION, dataset=wildcards.dataset)}
+
+
+def sketch_calibration(wildcards):
+    """Rule input of a sketch: the calibration, and for a nuclei stain the edge trial (after
+    training) unless the simulation sets its own sketch.edge_shift."""
+    inputs = calibration_of(wildcards)
+    if (inputs and dataset_config(wildcards)["calibration"]["stain"] == "nuclei"
+            and "edge_shift" not in SKETCH_EXPLICIT[wildcards.dataset][wildcards.sim]):
+        inputs["edges"] = layout.fill(layout.EDGES, dataset=wildcards.dataset)
+    return inputs
 
 
 def synthesis_calibration(wildcards):

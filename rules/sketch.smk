@@ -1,7 +1,7 @@
 rule sketch_sample:
     """Labels -> sketch in [-1, 1], HDF5 (sketch, instance, boundary, distance), PNG preview."""
     input:
-        unpack(calibration_of),
+        unpack(sketch_calibration),
         labels=layout.LABELS,
         meta=layout.LABELS_META,
     output:

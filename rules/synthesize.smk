@@ -1,3 +1,35 @@
+rule calibrate_edges:
+    """Edge trial: the sketch edge shift that puts the edges the model draws on the masks."""
+    input:
+        calibration=layout.CALIBRATION,
+        model=lambda wc: layout.model_path(config, wc.dataset),
+    output:
+        json=layout.EDGES,
+        figure=report(
+            layout.EDGES_PNG,
+            caption="../report/edges.rst",
+            category="Calibration",
+            labels={"data set": "{dataset}", "figure": "edge trial"},
+        ),
+    params:
+        synthesis=lambda wc: cfg.synthesis_params(dataset_config(wc), {"calibrate": True}),
+        sketch=TRIAL_SKETCH,
+        model_fit=lambda wc: models.model_fit(wc.dataset, dataset_config(wc)),
+        device=config["device"],
+        require_gpu=config["require_gpu"],
+    threads: 2
+    resources:
+        gpu=1,
+    log:
+        "logs/{dataset}/calibrate_edges.log",
+    benchmark:
+        "benchmarks/{dataset}/calibrate_edges.tsv"
+    conda:
+        "../envs/diffusion.yaml"
+    script:
+        "../scripts/calibrate_edges.py"
+
+
 rule synthesize_image:
     """One sketch -> one synthetic image (SDEdit, tiles blended at every step)."""
     input:

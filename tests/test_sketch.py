@@ -212,3 +212,32 @@ def test_bad_param_fails_with_the_key(tmp_path):
     proc = run_snakemake(tmp_path, config, "simulate", check=False)
     assert proc.returncode != 0
     assert "datasets.d2.simulations.spread.params.radius" in proc.stdout
+
+
+@pytest.mark.parametrize("shift", [-1.5, -1.0, -0.3, 0.5, 1.2])
+def test_edge_shift_moves_the_blurred_half_maximum_by_the_shift(shift):
+    """A straight edge: after the blur, the half-maximum crossing moves by ``shift`` pixels."""
+    labels = np.zeros((1, 32, 64), np.uint16)
+    labels[0, :, :30] = 1            # the mask edge lies at x = 29.5
+    kind = get_kind("nuclei")
+
+    def crossing(edge_shift):
+        p = SketchParams(mode="flat", brightness=(1.0, 1.0), blur=2.0, edge_shift=edge_shift)
+        row = make_sketch(labels, kind, p, np.random.default_rng(0))[0, 16]
+        half = (row[0] + row[-1]) / 2
+        k = int(np.argmax(row < half))          # first pixel below half: interpolate before it
+        return k - 1 + (row[k - 1] - half) / (row[k - 1] - row[k])
+
+    assert crossing(0.0) == pytest.approx(29.5, abs=0.02)
+    assert crossing(shift) - crossing(0.0) == pytest.approx(shift, abs=0.05)
+
+
+def test_edge_shift_minus_one_erodes_and_zero_changes_nothing():
+    disc = discs([(20, 20)], 8, (40, 40))
+    kind = get_kind("nuclei")
+    p = SketchParams(mode="flat", brightness=(1.0, 1.0), blur=0.0)
+    same = make_sketch(disc[None], kind, p, np.random.default_rng(0))
+    eroded = make_sketch(disc[None], kind, SketchParams(**{**p.__dict__, "edge_shift": -1.0}),
+                         np.random.default_rng(0))
+    assert np.array_equal(same[0] > p.background, disc > 0)
+    assert np.array_equal(eroded[0] > p.background, depth(disc) > 1)

@@ -131,6 +131,7 @@ def sketch_settings(raw: Mapping[str, Any], ndim: int, prefix: str) -> SketchPar
             nucleoli_radius=tuple(nucleoli["radius"]),
             nucleoli_intensity=float(nucleoli["intensity"]),
             blur=tuple(blur) if isinstance(blur, list) else float(blur),
+            edge_shift=float(raw["edge_shift"] or 0.0),
             brightness_samples=(tuple(raw["brightness_samples"])
                                 if raw.get("brightness_samples") else None),
         )

@@ -29,6 +29,8 @@ CHECKPOINTS = DATASET + "/model/checkpoints"
 REFERENCE = DATASET + "/evaluation/reference.json"
 CALIBRATION = DATASET + "/calibration/calibration.json"
 CALIBRATION_PNG = DATASET + "/calibration/calibration.png"
+EDGES = DATASET + "/calibration/edges.json"
+EDGES_PNG = DATASET + "/calibration/edges.png"
 
 EXPORT = DATASET + "/export/{format}"
 

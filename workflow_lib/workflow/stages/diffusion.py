@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from skimage.segmentation import find_boundaries
 from tqdm import tqdm
 
-from workflow_lib.calibrate import calibrated_stain
+from workflow_lib import calibrate
+from workflow_lib.calibrate import calibrated_stain, edges
 from workflow_lib.calibrate.texture import match_texture
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
@@ -29,8 +31,10 @@ from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
     write_json, write_tiff,
 )
-from workflow_lib.simulate import BLOBS, NUCLEUS_STAIN, Kind, get_kind, sample_rng
-from workflow_lib.workflow import models
+from workflow_lib.plotting import middle_plane, plt, save_figure
+from workflow_lib.simulate import BLOBS, NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate
+from workflow_lib.sketch import make_sketch
+from workflow_lib.workflow import config, models
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
@@ -196,14 +200,38 @@ def _ceiling(objects: np.ndarray, real: dict, guard) -> np.ndarray:
     )
 
 
+def _draw(
+    job: Job, net, meta: dict, device: torch.device, kind: Kind, sketch: np.ndarray,
+    labels: np.ndarray, real: dict, seed: tuple[int, int], source: str,
+) -> tuple[np.ndarray, list[dict] | str | None]:
+    """Sketch (T, C, *S) in [-1, 1] -> (synthetic (T, C, *S) in [0, 1], texture record or None):
+    SDEdit with the annotation guard, then texture matching (``job.params.synthesis``).
+    ``source`` names the sketch in messages."""
+    params = job.params.synthesis
+    channels = net.config["channels"]
+    batch = channel_batch(sketch, channels, source)
+    objects = _objects(job, kind, labels, sketch.shape)
+    guard = params["guard"]
+    ceiling = (channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape),
+                             channels, source)
+               if guard["enabled"] else None)
+    out = synthesize(
+        batch, net, schedule_of(meta), params, device, seed,
+        _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
+    ).reshape(sketch.shape)
+    texture = (_match_texture(job, kind, out, objects, real, seed, channels)
+               if params["texture"] else None)
+    return out, texture
+
+
 def synthesize_image(job: Job) -> None:
     """One sketch TIFF in [-1, 1] -> one synthetic image TIFF in [0, 1], same layout and axes.
 
     Time series (T, C, ...) are T independent frames. Seeded by (synthesis seed, sample index).
     """
-    device = _device(job)
     params = job.params.synthesis
     sketch_path = job.input.sketch
+    device = _device(job)
     net, meta = _load_model(job, device)
     ndim = meta["ndim"]
     array, axes = read_tiff(sketch_path)
@@ -211,23 +239,12 @@ def synthesize_image(job: Job) -> None:
     if sketch.min() < -1 or sketch.max() > 1:
         log.warning("%s: values outside [-1, 1] are clipped", sketch_path)
         sketch = sketch.clip(-1, 1)
-    channels = net.config["channels"]
-    batch = channel_batch(sketch, channels, str(sketch_path))
     kind = get_kind(job.params.kind)
     labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
-    objects = _objects(job, kind, labels, sketch.shape)
     guard = params["guard"]
     real = read_json(job.input.calibration) if guard["enabled"] or params["texture"] else {}
-    ceiling = (channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape),
-                             channels, str(sketch_path))
-               if guard["enabled"] else None)
     seed = (params["seed"], int(job.wildcards.i))
-    out = synthesize(
-        batch, net, schedule_of(meta), params, device, seed,
-        _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
-    ).reshape(sketch.shape)
-    texture = (_match_texture(job, kind, out, objects, real, seed, channels)
-               if params["texture"] else None)
+    out, texture = _draw(job, net, meta, device, kind, sketch, labels, real, seed, str(sketch_path))
     image = out if has_time else out[0]
     check = _annotation_check(job, kind, labels, image, params["annotation_check"])
     if texture is not None:
@@ -288,3 +305,92 @@ def _annotation_check(
         log.warning("%s: %s; flagged in %s and left out of exports", job.output.image,
                     "; ".join(problems), job.output.check)
     return {"flagged": bool(problems), "problems": problems, "limits": dict(limits), **scores}
+
+
+def _trial_shape(tile: list[int], ndim: int) -> list[int]:
+    """The edge trial's image: at least 256 pixels a side in 2D (enough objects for a median),
+    one tile in 3D."""
+    return [max(int(t), 256) for t in tile] if ndim == 2 else [int(t) for t in tile]
+
+
+def calibrate_edges(job: Job) -> None:
+    """Edge trial (workflow_lib.calibrate.edges): edges.json with the sketch edge shift that keeps
+    the model's object edges within half the annotation check's limit of the masks, and
+    edges.png (the trial images with mask outlines)."""
+    real = read_json(job.input.calibration)
+    dataset = job.wildcards.dataset
+    if calibrated_stain(real) != NUCLEUS_STAIN:
+        reason = "the calibration measures a membrane stain: its sketches are not shifted"
+        log.info("edge trial: %s", reason)
+        fig = plt.figure(figsize=(6, 1.5))
+        fig.text(0.5, 0.5, reason, ha="center")
+        save_figure(fig, job.output.figure)
+        write_json(job.output.json, {"shift_px": 0.0, "reason": reason})
+        return
+    device = _device(job)
+    net, meta = _load_model(job, device)
+    ndim, seed = meta["ndim"], job.params.synthesis["seed"]
+    shape = _trial_shape(job.params.synthesis["tile"], ndim)
+    kind = get_kind("nuclei")
+    with config.keyed(config.key(dataset, "calibration")):
+        settings = read_params(kind.name, calibrate.simulation_params(real, kind, shape, {}), ndim)
+    labels = simulate(kind.name, shape, settings, sample_rng(seed, 0)).labels     # (1, *S)
+    sketch_raw = calibrate.sketch_params(real, job.params.sketch, [])
+    prefix = config.key(dataset, "calibration")
+
+    def trial(shift: float) -> tuple[np.ndarray, float | None]:
+        p = config.sketch_settings({**sketch_raw, "edge_shift": shift}, ndim, prefix)
+        sketch = make_sketch(labels, kind, p, sample_rng(seed, 0, stream=1))[None]
+        image, _ = _draw(job, net, meta, device, kind, sketch, labels, real, (seed, 0),
+                         f"edge trial of {dataset} (shift {shift:+.2f} px)")
+        return image[0, 0], completeness([image[0, 0]], [labels[0]])["boundary_offset_px"]
+
+    tolerance = job.params.synthesis["annotation_check"]["max_boundary_offset_px"] / 2
+    first, o0 = trial(0.0)
+    trials = [(0.0, o0)]
+    target = None if o0 is None else edges.target_offset(o0, tolerance)
+    shift, slope, reason = 0.0, None, None
+    if o0 is None:
+        reason = "no object edge could be measured in the trial image"
+    elif target is not None:
+        s1 = edges.second_shift(o0)
+        _, o1 = trial(s1)
+        shift, slope, reason = edges.solve_shift([0.0, s1], [o0, o1], target)
+        trials.append((s1, o1))
+    shown = [(0.0, first, o0)]
+    o2 = o0
+    if shift != 0.0:
+        shifted, o2 = trial(shift)
+        trials.append((round(shift, 3), o2))
+        shown.append((shift, shifted, o2))
+    log.info("edge trial: synthetic edges %s px from the masks (tolerance %.2f px); sketch edge "
+             "shift %+.2f px: %s px", _px(o0), tolerance, shift, _px(o2))
+    if reason:
+        log.warning("edge trial: %s", reason)
+    write_json(job.output.json, {
+        "shift_px": round(shift, 3),
+        "tolerance_px": tolerance,
+        "slope": None if slope is None or np.isnan(slope) else round(slope, 3),
+        "trials": [{"shift_px": s, "boundary_offset_px": o} for s, o in trials],
+        "shape": shape,
+        "instances": int(labels.max()),
+        "reason": reason,
+    })
+    save_figure(_edge_figure(labels[0], shown), job.output.figure, dpi=90)
+
+
+def _px(offset: float | None) -> str:
+    return "not measured" if offset is None else f"{offset:+.2f}"
+
+
+def _edge_figure(labels: np.ndarray, shown: list[tuple[float, np.ndarray, float | None]]):
+    """The trial images (middle plane in 3D) unshifted and, if so, shifted; mask outlines red."""
+    outline = middle_plane(find_boundaries(labels, mode="outer"))
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 5.5), squeeze=False)
+    for ax, (shift, image, offset) in zip(axes[0], shown):
+        rgb = np.repeat(middle_plane(image)[..., None], 3, -1).clip(0, 1)
+        rgb[outline] = (1.0, 0.2, 0.2)
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(f"sketch edges {shift:+.2f} px: synthetic edges {_px(offset)} px", fontsize=10)
+        ax.axis("off")
+    return fig

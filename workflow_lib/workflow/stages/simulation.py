@@ -134,8 +134,11 @@ def sketch_sample(job: Job) -> None:
         # the label channels showing the calibration's stain take its measurements; the others
         # (multichannel's cells beside calibrated nuclei) keep their own sketch settings
         real = read_json(job.input.calibration)
-        measured = config.sketch_settings(
-            calibrate.sketch_params(real, raw, job.params.sketch_explicit), spatial, prefix)
+        measured_raw = calibrate.sketch_params(real, raw, job.params.sketch_explicit)
+        edges = getattr(job.input, "edges", None)   # the edge trial (absent: the user set one)
+        if edges:
+            measured_raw["edge_shift"] = read_json(edges)["shift_px"]
+        measured = config.sketch_settings(measured_raw, spatial, prefix)
         calibrated = calibrate.calibrated_stain(real)
         params = [measured if stain == calibrated else params for stain in kind.stains]
     with config.keyed(prefix):

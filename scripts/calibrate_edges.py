@@ -1,0 +1,8 @@
+"""Rule calibrate_edges: see workflow_lib.workflow.stages.diffusion.calibrate_edges."""
+
+import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
+
+from workflow_lib.workflow.stages import diffusion
+from workflow_lib.workflow.runner import run_script
+
+run_script(snakemake, diffusion.calibrate_edges)  # noqa: F821
