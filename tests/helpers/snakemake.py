@@ -20,7 +20,7 @@ SNAKEFILE = REPO / "Snakefile"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_PROFILE = REPO / "profiles" / "local"
 # Rules that ask for a GPU.
-GPU_RULES = ("train_model", "synthesize_image")
+GPU_RULES = ("train_model", "calibrate_edges", "synthesize_image")
 # Every target rule.
 TARGETS = ("all", "prepare", "train", "simulate", "sketch", "synthesize", "evaluate")
 
