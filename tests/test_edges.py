@@ -18,24 +18,38 @@ def test_edges_within_the_tolerance_are_left_alone():
 
 
 @pytest.mark.parametrize("offset0, slope", [(0.6, 0.7), (-0.3, 0.4), (1.5, 1.0)])
-def test_the_solved_shift_brings_a_linear_edge_response_to_the_target(offset0, slope):
+def test_a_linear_edge_response_reaches_the_target_in_one_step(offset0, slope):
     target = edges.target_offset(offset0, 0.25)
     s1 = edges.second_shift(offset0)
     assert s1 * offset0 < 0                      # the second trial steps toward the masks
-    shift, measured, reason = edges.solve_shift([0.0, s1], [offset0, offset0 + slope * s1], target)
+    shift, measured, reason = edges.next_shift([(0.0, offset0), (s1, offset0 + slope * s1)], target)
     assert reason is None and measured == pytest.approx(slope)
     assert offset0 + slope * shift == pytest.approx(target, abs=1e-9)
 
 
+def test_false_position_converges_on_a_curved_response():
+    """The edge follows the shift less than linearly for small objects (the second check)."""
+    def offset(shift):
+        return 0.43 + 0.9 * shift + 0.25 * shift**2  # +0.43 unshifted, -0.22 at -1 px
+    trials = [(0.0, offset(0.0)), (-1.0, offset(-1.0))]
+    for _ in range(edges.REFINEMENTS):
+        shift, _, reason = edges.next_shift(trials, 0.25)
+        assert reason is None
+        trials.append((shift, offset(shift)))
+    best = edges.best_trial(trials, 0.25)
+    assert abs(best[1] - 0.25) < edges.CLOSE_PX and best in trials[2:]
+
+
 def test_an_edge_that_does_not_follow_the_sketch_is_left_alone():
-    shift, slope, reason = edges.solve_shift([0.0, -1.0], [0.5, 0.48], 0.25)
-    assert shift == 0.0 and slope == pytest.approx(0.02) and "left unshifted" in reason
-    shift, slope, reason = edges.solve_shift([0.0, 1.0], [-0.5, None], -0.25)
-    assert shift == 0.0 and math.isnan(slope) and "could be measured" in reason
+    shift, slope, reason = edges.next_shift([(0.0, 0.5), (-1.0, 0.48)], 0.25)
+    assert shift is None and slope == pytest.approx(0.02) and "left unshifted" in reason
+    shift, slope, reason = edges.next_shift([(0.0, -0.5), (1.0, None)], -0.25)
+    assert shift is None and math.isnan(slope) and "could be measured" in reason
+    assert edges.best_trial([(0.0, -0.5), (1.0, None)], -0.25) == (0.0, -0.5)
 
 
 def test_the_shift_is_clipped():
-    shift, _, reason = edges.solve_shift([0.0, -1.0], [3.0, 2.8], 0.25)   # 0.2 px per pixel
+    shift, _, reason = edges.next_shift([(0.0, 3.0), (-1.0, 2.8)], 0.25)   # 0.2 px per pixel
     assert shift == -edges.MAX_SHIFT_PX and reason is None
 
 
@@ -56,10 +70,13 @@ def test_calibrated_sketches_wait_for_the_edge_trial(tmp_path):
     config["datasets"]["tiny"]["synthesis"]["annotation_check"]["max_boundary_offset_px"] = 0.0
     run_snakemake(tmp_path, config, "results/tiny/sim/sketches/0.tif")
     out = json.loads((tmp_path / "results/tiny/calibration/edges.json").read_text())
-    # tolerance 0: a shift is solved for and checked by a third synthesis
-    (s0, o0), (s1, o1), (s2, o2) = ((t["shift_px"], t["boundary_offset_px"]) for t in out["trials"])
-    assert s0 == 0.0 and s1 == -np.sign(o0) and s2 == out["shift_px"] and out["reason"] is None
-    assert out["slope"] > edges.MIN_SLOPE and abs(o2) < abs(o0)
+    # tolerance 0: a step toward the masks, refinements, and the trial nearest the masks wins
+    trials = [(t["shift_px"], t["boundary_offset_px"]) for t in out["trials"]]
+    (s0, o0), (s1, _) = trials[:2]
+    assert s0 == 0.0 and s1 == -np.sign(o0) and out["reason"] is None
+    assert 2 <= len(trials) <= 2 + edges.REFINEMENTS and out["slope"] > edges.MIN_SLOPE
+    assert out["shift_px"] == pytest.approx(edges.best_trial(trials, 0.0)[0], abs=1e-3)
+    assert abs(dict(trials)[out["shift_px"]]) < abs(o0)
     assert abs(out["shift_px"]) <= edges.MAX_SHIFT_PX and out["shape"] == [256, 256]
     assert (tmp_path / "results/tiny/calibration/edges.png").stat().st_size > 1000
     assert (tmp_path / "logs/tiny/calibrate_edges.log").read_text().count("edge trial") >= 1

@@ -347,22 +347,27 @@ def calibrate_edges(job: Job) -> None:
 
     tolerance = job.params.synthesis["annotation_check"]["max_boundary_offset_px"] / 2
     first, o0 = trial(0.0)
-    trials = [(0.0, o0)]
-    target = None if o0 is None else edges.target_offset(o0, tolerance)
+    trials, images = [(0.0, o0)], {0.0: first}
     shift, slope, reason = 0.0, None, None
-    if o0 is None:
+    target = None if o0 is None else edges.target_offset(o0, tolerance)
+    if target is not None:
+        step = edges.second_shift(o0)
+        for k in range(1 + edges.REFINEMENTS):
+            images[step], offset = trial(step)
+            trials.append((step, offset))
+            if k == edges.REFINEMENTS or (offset is not None and abs(offset - target) <= edges.CLOSE_PX):
+                break
+            step, slope, why = edges.next_shift(trials, target)
+            if step is None:
+                # a first step the edge did not follow means no trial can be trusted
+                reason = why if k == 0 or offset is None else None
+                break
+        if reason is None:
+            shift, _ = edges.best_trial(trials, target)
+    elif o0 is None:
         reason = "no object edge could be measured in the trial image"
-    elif target is not None:
-        s1 = edges.second_shift(o0)
-        _, o1 = trial(s1)
-        shift, slope, reason = edges.solve_shift([0.0, s1], [o0, o1], target)
-        trials.append((s1, o1))
-    shown = [(0.0, first, o0)]
-    o2 = o0
-    if shift != 0.0:
-        shifted, o2 = trial(shift)
-        trials.append((round(shift, 3), o2))
-        shown.append((shift, shifted, o2))
+    o2 = dict(trials)[shift]
+    shown = [(0.0, first, o0)] + ([(shift, images[shift], o2)] if shift else [])
     log.info("edge trial: synthetic edges %s px from the masks (tolerance %.2f px); sketch edge "
              "shift %+.2f px: %s px", _px(o0), tolerance, shift, _px(o2))
     if reason:
@@ -371,7 +376,7 @@ def calibrate_edges(job: Job) -> None:
         "shift_px": round(shift, 3),
         "tolerance_px": tolerance,
         "slope": None if slope is None or np.isnan(slope) else round(slope, 3),
-        "trials": [{"shift_px": s, "boundary_offset_px": o} for s, o in trials],
+        "trials": [{"shift_px": round(s, 3), "boundary_offset_px": o} for s, o in trials],
         "shape": shape,
         "instances": int(labels.max()),
         "reason": reason,
