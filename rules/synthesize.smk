@@ -1,5 +1,5 @@
 rule calibrate_edges:
-    """Edge trial: the sketch edge shift that puts the edges the model draws on the masks."""
+    """Edge trial: the sketch edge shift that keeps the edges the model draws near the masks."""
     input:
         calibration=layout.CALIBRATION,
         model=lambda wc: layout.model_path(config, wc.dataset),

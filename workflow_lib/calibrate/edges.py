@@ -1,15 +1,17 @@
 """The edge trial: which sketch edge shift keeps the edges the model draws near the masks.
 
 A calibrated sketch has the real images' measured blur and profile, yet the diffusion model
-draws each object's edge a data-set-dependent distance from its sketch's edge (on the demo 0.1-0.3
-px further out, on small dense nuclei 0.6-0.7 px: docs/diffusion.md). So after training, one
-calibrated nuclei image is synthesised from its sketch and its synthetic edge offset
-(``boundary_offset_px`` of the completeness measurement) is read off. Within ``tolerance`` of
-the masks nothing changes. Otherwise a second image is synthesised with the sketch's edges moved
-``TRIAL_STEP_PX`` toward the masks (:func:`workflow_lib.sketch.render.shift_edges`), and the
-shift that brings the offset to the tolerance's edge is found by false position (up to
-``REFINEMENTS`` more syntheses); every calibrated sketch of the data set then uses it. Moving edges no further than that leaves realism where it was: on
-the demo, shifting them all the way to 0 raised every simulation's KID by about a fifth.
+draws each object's edge a data-set-dependent distance from its sketch's edge (on the demo
+0.1-0.2 px further out, on small dense nuclei 0.6-0.7 px: docs/diffusion.md). So after
+training, one calibrated nuclei image is synthesised from its sketch and its synthetic edge
+offset (``boundary_offset_px`` of the completeness measurement) is read off. Within
+``tolerance`` of the masks nothing changes. Otherwise a second image is synthesised with the
+sketch's edges moved ``TRIAL_STEP_PX`` toward the masks
+(:func:`workflow_lib.sketch.render.shift_edges`), and the shift that brings the offset to the
+tolerance's edge is found by false position (up to ``REFINEMENTS`` more syntheses); every
+calibrated sketch of the data set then uses it. Moving edges no further than that leaves
+realism where it was: on the demo, shifting them all the way to 0 raised every simulation's KID
+by about a fifth.
 """
 
 from __future__ import annotations

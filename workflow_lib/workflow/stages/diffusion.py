@@ -32,7 +32,9 @@ from workflow_lib.io import (
     write_json, write_tiff,
 )
 from workflow_lib.plotting import middle_plane, plt, save_figure
-from workflow_lib.simulate import BLOBS, NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate
+from workflow_lib.simulate import (
+    BLOBS, NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
+)
 from workflow_lib.sketch import make_sketch
 from workflow_lib.workflow import config, models
 from workflow_lib.workflow.runner import Job
@@ -355,7 +357,8 @@ def calibrate_edges(job: Job) -> None:
         for k in range(1 + edges.REFINEMENTS):
             images[step], offset = trial(step)
             trials.append((step, offset))
-            if k == edges.REFINEMENTS or (offset is not None and abs(offset - target) <= edges.CLOSE_PX):
+            close = offset is not None and abs(offset - target) <= edges.CLOSE_PX
+            if close or k == edges.REFINEMENTS:
                 break
             step, slope, why = edges.next_shift(trials, target)
             if step is None:
