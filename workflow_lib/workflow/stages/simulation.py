@@ -138,6 +138,8 @@ def sketch_sample(job: Job) -> None:
         edges = getattr(job.input, "edges", None)   # the edge trial (absent: the user set one)
         if edges:
             measured_raw["edge_shift"] = read_json(edges)["shift_px"]
+            log.info("calibrated channels: edges shifted %+.3f px (edge trial, %s)",
+                     measured_raw["edge_shift"], edges)
         measured = config.sketch_settings(measured_raw, spatial, prefix)
         calibrated = calibrate.calibrated_stain(real)
         params = [measured if stain == calibrated else params for stain in kind.stains]
