@@ -8,6 +8,7 @@ from snakemake.utils import validate
 from workflow_lib.dataset import split_names
 from workflow_lib.errors import ConfigError
 from workflow_lib.export import FORMATS as EXPORT_FORMATS
+from workflow_lib.simulate import NUCLEUS_STAIN
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import inputs, layout, models
 
@@ -130,7 +131,7 @@ def sketch_calibration(wildcards):
     """Rule input of a sketch: the calibration, and for a nuclei stain the edge trial (after
     training) unless the simulation sets its own sketch.edge_shift."""
     inputs = calibration_of(wildcards)
-    if (inputs and dataset_config(wildcards)["calibration"]["stain"] == "nuclei"
+    if (inputs and dataset_config(wildcards)["calibration"]["stain"] == NUCLEUS_STAIN
             and "edge_shift" not in SKETCH_EXPLICIT[wildcards.dataset][wildcards.sim]):
         inputs["edges"] = layout.fill(layout.EDGES, dataset=wildcards.dataset)
     return inputs

@@ -241,6 +241,7 @@ def synthesize_image(job: Job) -> None:
     if sketch.min() < -1 or sketch.max() > 1:
         log.warning("%s: values outside [-1, 1] are clipped", sketch_path)
         sketch = sketch.clip(-1, 1)
+    channel_batch(sketch, net.config["channels"], str(sketch_path))  # a misfit before the labels
     kind = get_kind(job.params.kind)
     labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
     guard = params["guard"]
