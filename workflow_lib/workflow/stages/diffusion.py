@@ -204,18 +204,16 @@ def _ceiling(objects: np.ndarray, real: dict, guard) -> np.ndarray:
 
 def _draw(
     job: Job, net, meta: dict, device: torch.device, kind: Kind, sketch: np.ndarray,
-    labels: np.ndarray, real: dict, seed: tuple[int, int], source: str,
+    batch: np.ndarray, labels: np.ndarray, real: dict, seed: tuple[int, int],
 ) -> tuple[np.ndarray, list[dict] | str | None]:
-    """Sketch (T, C, *S) in [-1, 1] -> (synthetic (T, C, *S) in [0, 1], texture record or None):
-    SDEdit with the annotation guard, then texture matching (``job.params.synthesis``).
-    ``source`` names the sketch in messages."""
+    """Sketch (T, C, *S) in [-1, 1], as network inputs ``batch`` (:func:`channel_batch`) ->
+    (synthetic (T, C, *S) in [0, 1], texture record or None): SDEdit with the annotation guard,
+    then texture matching (``job.params.synthesis``)."""
     params = job.params.synthesis
     channels = net.config["channels"]
-    batch = channel_batch(sketch, channels, source)
     objects = _objects(job, kind, labels, sketch.shape)
     guard = params["guard"]
-    ceiling = (channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape),
-                             channels, source)
+    ceiling = (channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape), channels)
                if guard["enabled"] else None)
     out = synthesize(
         batch, net, schedule_of(meta), params, device, seed,
@@ -241,13 +239,13 @@ def synthesize_image(job: Job) -> None:
     if sketch.min() < -1 or sketch.max() > 1:
         log.warning("%s: values outside [-1, 1] are clipped", sketch_path)
         sketch = sketch.clip(-1, 1)
-    channel_batch(sketch, net.config["channels"], str(sketch_path))  # a misfit before the labels
+    batch = channel_batch(sketch, net.config["channels"], str(sketch_path))
     kind = get_kind(job.params.kind)
     labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
     guard = params["guard"]
     real = read_json(job.input.calibration) if guard["enabled"] or params["texture"] else {}
     seed = (params["seed"], int(job.wildcards.i))
-    out, texture = _draw(job, net, meta, device, kind, sketch, labels, real, seed, str(sketch_path))
+    out, texture = _draw(job, net, meta, device, kind, sketch, batch, labels, real, seed)
     image = out if has_time else out[0]
     check = _annotation_check(job, kind, labels, image, params["annotation_check"])
     if texture is not None:
@@ -344,8 +342,8 @@ def calibrate_edges(job: Job) -> None:
     def trial(shift: float) -> tuple[np.ndarray, float | None]:
         p = config.sketch_settings({**sketch_raw, "edge_shift": shift}, ndim, prefix)
         sketch = make_sketch(labels, kind, p, sample_rng(seed, 0, stream=1))[None]
-        image, _ = _draw(job, net, meta, device, kind, sketch, labels, real, (seed, 0),
-                         f"edge trial of {dataset} (shift {shift:+.2f} px)")
+        batch = channel_batch(sketch, net.config["channels"], f"edge trial of {dataset}")
+        image, _ = _draw(job, net, meta, device, kind, sketch, batch, labels, real, (seed, 0))
         return image[0, 0], completeness([image[0, 0]], [labels[0]])["boundary_offset_px"]
 
     tolerance = job.params.synthesis["annotation_check"]["max_boundary_offset_px"] / 2
