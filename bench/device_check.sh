@@ -7,6 +7,8 @@
 #   bash bench/device_check.sh OUT [WHEELS]
 # OUT receives the tables, the run's logs and metrics (as one tarball). WHEELS: a folder of wheels
 # for what the node lacks (snakemake, jsonschema, stardist), for nodes without a package index.
+# It needs about 9 minutes on an H100 (the benchmark ~2.5, the 121-job demo ~7, dominated by 33
+# synthesize_image jobs that --resources gpu=1 runs one after the other): give it 10.
 set -uo pipefail
 out=${1:?usage: device_check.sh OUT [WHEELS]}
 wheels=${2:-}
@@ -21,12 +23,12 @@ if [ -n "$wheels" ]; then
 fi
 python3 -c 'import torch, snakemake; print("torch", torch.__version__, "snakemake", snakemake.__version__)'
 
-echo "== bench_diffusion (full size; default sampler: dpmpp, 4 network calls)"
-timeout 200 python3 bench/bench_diffusion.py --full --big --steps 4 --repeat 3
+date; echo "== bench_diffusion (full size; default sampler: dpmpp, 4 network calls)"
+timeout 140 python3 bench/bench_diffusion.py --full --big --steps 4 --repeat 2
 
-echo "== default config end to end on the GPU"
+date; echo "== default config end to end on the GPU"
 start=$(date +%s)
-timeout 240 snakemake all --cores "$(nproc)" --resources gpu=1 --quiet rules
+timeout 420 snakemake all --cores "$(nproc)" --resources gpu=1 --quiet rules
 echo "end to end: exit $?, $(($(date +%s) - start)) s"
 tar czf "$out/run.tar.gz" --ignore-failed-read logs benchmarks \
     $(find results -name '*.json' -o -name '*.png' -o -name '*.csv' -o -name 'model.md' 2>/dev/null)
