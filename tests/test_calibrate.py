@@ -161,3 +161,72 @@ def test_structure_distances_compare_properties_density_and_texture(measured_2d)
     d = structure_distances(m, noisier)
     assert d["texture"]["fine_background"]["ratio"] > 1.8   # sqrt(1 + 4) x the rendered noise
     assert 0 < d["radius"]["ks"] < 0.5
+
+
+def _calibrate_job(folder, images):
+    """Rule calibrate_dataset's job on ``images`` (2D arrays in [0, 1]) as the train split."""
+    from types import SimpleNamespace
+
+    from workflow_lib.dataset import IMAGE_KEY
+    from workflow_lib.io import write_h5
+    from workflow_lib.workflow.runner import Files, Job
+
+    (folder / "h5").mkdir(parents=True)
+    (folder / "index").mkdir()
+    rows = []
+    for k, image in enumerate(images):
+        write_h5(folder / f"h5/im{k}.h5", {IMAGE_KEY: np.asarray(image, np.float32)[None]})
+        rows.append(f"../h5/im{k}.h5,1x{image.shape[0]}x{image.shape[1]}\n")
+    (folder / "index/train.csv").write_text("path,shape\n" + "".join(rows))
+    settings = {"stain": "nuclei", "channel": 0, "sigma": 1.0, "h": 1.0, "min_size": 20,
+                "z_scale": 1.0, "masks": None}
+    out = folder / "calibration"
+    return Job(Files(train=folder / "index/train.csv", masks=[]),
+               Files(json=out / "calibration.json", figure=out / "calibration.png"),
+               SimpleNamespace(calibration=settings), SimpleNamespace(dataset="d"))
+
+
+def _blurred(labels):
+    image = ndimage.gaussian_filter((labels > 0) * 0.7 + 0.1, 1.0)
+    return image + np.random.default_rng(0).normal(0, NOISE, image.shape)
+
+
+def test_calibration_without_a_whole_nucleus_names_the_images_and_the_remedy(tmp_path):
+    """Nuclei cut by the image border cannot be measured: the calibration job fails with one
+    line naming the key and the images, and writes nothing a simulation could use."""
+    from helpers.data import discs
+    from workflow_lib.errors import ConfigError
+    from workflow_lib.workflow.stages.simulation import calibrate_dataset
+
+    cut = discs([(0, 20), (32, 63), (63, 40), (30, 0)], 8)   # every nucleus on the border
+    job = _calibrate_job(tmp_path, [_blurred(cut)])
+    with pytest.raises(ConfigError) as err:
+        calibrate_dataset(job)
+    assert err.value.key == "datasets.d.calibration"
+    assert "im0" in err.value.problem and "touches the image border" in err.value.problem
+    assert not (tmp_path / "calibration/calibration.json").exists()
+
+
+def test_calibration_on_few_whole_nuclei_warns(tmp_path, caplog):
+    from helpers.data import discs
+    from workflow_lib.workflow.stages.simulation import calibrate_dataset
+
+    few = discs([(20, 20), (44, 44), (20, 46)], 7)
+    job = _calibrate_job(tmp_path, [_blurred(few)])
+    with caplog.at_level("WARNING", logger="cellsynth"):
+        calibrate_dataset(job)
+    assert "rests on 3 whole nucleus(s)" in caplog.text
+    assert (tmp_path / "calibration/calibration.json").exists()
+
+
+def test_find_nuclei_finds_a_dim_ball_beside_a_bright_one_in_3d():
+    """The distance watershed merges a small dim ball into its bright neighbour, whose half
+    maximum then cuts it away; the second search keeps bodies half a typical radius deep. In
+    3D that radius is a ball's (from the voxel count), not a disc's, or the dim ball is lost."""
+    from helpers.data import discs
+
+    bright = discs([(12, 20, 20)], 7, (24, 40, 56))
+    dim = discs([(12, 20, 31)], 5, (24, 40, 56))
+    image = np.where(dim > 0, 0.25, np.where(bright > 0, 0.9, 0.05))
+    image = ndimage.gaussian_filter(image, 1.0) + np.random.default_rng(0).normal(0, 0.02, image.shape)
+    assert find_nuclei(image).max() == 2

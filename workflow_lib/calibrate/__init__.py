@@ -2,7 +2,9 @@
 sketch parameters (:mod:`.measure` for nuclei, :mod:`.membranes` for membrane stains,
 :mod:`.apply`; figures in :mod:`.figures`)."""
 
-from workflow_lib.calibrate.apply import calibrated_stain, simulation_params, sketch_params
+from workflow_lib.calibrate.apply import (
+    FEW_OBJECTS, OBJECT_NAME, calibrated_stain, simulation_params, sketch_params,
+)
 from workflow_lib.calibrate.measure import MeasureSettings, find_nuclei, measure_nuclei
 from workflow_lib.calibrate.membranes import find_cells, measure_membranes
 from workflow_lib.simulate import MEMBRANE_STAIN, NUCLEUS_STAIN
@@ -13,5 +15,6 @@ MEASUREMENTS = {
     MEMBRANE_STAIN: (measure_membranes, find_cells),
 }
 
-__all__ = ["MEASUREMENTS", "MeasureSettings", "calibrated_stain", "find_cells", "find_nuclei",
-           "measure_membranes", "measure_nuclei", "simulation_params", "sketch_params"]
+__all__ = ["FEW_OBJECTS", "MEASUREMENTS", "OBJECT_NAME", "MeasureSettings", "calibrated_stain",
+           "find_cells", "find_nuclei", "measure_membranes", "measure_nuclei", "simulation_params",
+           "sketch_params"]

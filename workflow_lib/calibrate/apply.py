@@ -51,7 +51,11 @@ from workflow_lib.simulate.params import Params
 #: Sketch brightness never drops below this: a nucleus must stay visibly a nucleus.
 _MIN_BRIGHTNESS = 0.05
 _IRREGULARITY_WITH_MEASURED_ELONGATION = 0.05
-_OBJECT = {NUCLEUS_STAIN: "nucleus", MEMBRANE_STAIN: "cell"}
+#: What one measured object of each stain is called in messages.
+OBJECT_NAME = {NUCLEUS_STAIN: "nucleus", MEMBRANE_STAIN: "cell"}
+#: A calibration on fewer whole objects is reported as rough: its p10 and p90, which bound the
+#: drawn sizes and shapes, are then each one object's value.
+FEW_OBJECTS = 10
 
 
 def calibrated_stain(calibration: Mapping[str, Any]) -> str:
@@ -109,7 +113,7 @@ def simulation_params(
         raise ParamError("calibrate", f"kind '{kind.name}' shows {' and '.join(kind.stains)}, but "
                          f"the calibration measures {stain} (the data set's calibration.stain)")
     if calibration["objects"] == 0:
-        raise ParamError("calibrate", f"the calibration found no {_OBJECT[stain]} in the training images")
+        raise ParamError("calibrate", f"the calibration found no {OBJECT_NAME[stain]} in the training images")
     user = dict(user or {})
     ndim = len(shape)
     tissue = "tissue" in kind.keys

@@ -119,7 +119,8 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     # A dim nucleus touching a bright one falls below the bright one's half maximum: what is
     # left of the foreground is searched again, keeping bodies (not the rims around nuclei,
     # which are thinner than half a typical radius).
-    radius = float(np.median(np.sqrt(np.bincount(labels.ravel())[1:] / np.pi)))
+    unit = np.pi if labels.ndim == 2 else 4.0 / 3.0 * np.pi
+    radius = float(np.median((np.bincount(labels.ravel())[1:] / unit) ** (1.0 / labels.ndim)))
     rest = low & (labels == 0)
     depth_left = ndimage.distance_transform_edt(rest)
     parts, n = ndimage.label(rest)

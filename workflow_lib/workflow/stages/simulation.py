@@ -43,12 +43,30 @@ def calibrate_dataset(job: Job) -> None:
     measure, find = calibrate.MEASUREMENTS[p["stain"]]
     result = measure(images, given, settings)
     result["train_images"] = names
+    _check_whole_objects(dataset, p["stain"], result["objects"], names)
     log.info("calibration of %s (%s stain): %d objects in %d images, density %s, radius %s",
              dataset, p["stain"], result["objects"], len(images), result["density"].get("median"),
              (result["properties"]["radius"]["summary"] or {}).get("median"))
     first = given[0] if given[0] is not None else find(images[0], settings)
     save_figure(calibration_figure(result, images[0], first), job.output.figure, dpi=90)
     write_json(job.output.json, result)
+
+
+def _check_whole_objects(dataset: str, stain: str, whole: int, images: list[str]) -> None:
+    """Refuses a calibration without a whole object to measure; warns when it has few."""
+    thing = calibrate.OBJECT_NAME[stain]
+    listed = ", ".join(images)
+    if whole == 0:
+        raise ConfigError(
+            config.key(dataset, "calibration"),
+            f"no {thing} lies wholly inside the train images ({listed}): none was found, or every "
+            f"one found touches the image border, so sizes and shapes cannot be measured; "
+            f"calibrate from larger images, give masks of some of them (calibration.masks), or "
+            f"set the simulations' params instead of `calibrate: true`")
+    if whole < calibrate.FEW_OBJECTS:
+        log.warning("the calibration rests on %d whole %s(s) in the train images (%s): its size, "
+                    "shape and brightness distributions are rough; larger or more train images, "
+                    "or calibration.masks, make them reliable", whole, thing, listed)
 
 
 def simulate_sample(job: Job) -> None:
