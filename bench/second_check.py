@@ -3,8 +3,9 @@
 The demo image (2018 Data Science Bowl) is what the project was developed on; this check runs
 the whole workflow on other real nuclei (another microscope, 3D, much smaller nuclei): every
 third YX slice of StarDist's 3D test volume (61 x 57 pixels) is an image, the volume's
-annotation sliced the same way its mask (used for evaluation only). The simulations say only
-`kind`, `count`, `shape` and `calibrate: true`. Prints completeness and downstream scores per
+annotation sliced the same way its mask (for evaluation, and the train slices' for the `masks`
+simulation). One simulation of every nuclei-like kind; they say only `kind`, `count`, `shape`
+and `calibrate: true` (and `annotated` its mask glob). Prints completeness and downstream scores per
 simulation beside the real-data floor and baseline:
 
     python bench/second_check.py --workdir /tmp/second_check [--steps 500] [--cores 2]
@@ -25,21 +26,28 @@ import numpy as np
 import tifffile
 import yaml
 
+from workflow_lib.dataset import split_names
 from workflow_lib.workflow import layout
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE_STEP = 3
+SPLIT = {"val": 0.1, "test": 0.3, "seed": 0}
 
 
 def write_data(root: Path) -> None:
+    """Images and masks, and the train split's masks apart (what `annotated` may use)."""
     from stardist.data import test_image_nuclei_3d
 
     image, mask = test_image_nuclei_3d(return_mask=True)
-    for folder in ("images", "masks"):
+    for folder in ("images", "masks", "train_masks"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    for z in range(0, image.shape[0], SLICE_STEP):
-        tifffile.imwrite(root / "images" / f"z{z:02d}.tif", image[z].astype(np.uint16))
-        tifffile.imwrite(root / "masks" / f"z{z:02d}.tif", mask[z].astype(np.uint16))
+    names = [f"z{z:02d}" for z in range(0, image.shape[0], SLICE_STEP)]
+    train = split_names(names, **SPLIT)["train"]
+    for name in names:
+        z = int(name[1:])
+        tifffile.imwrite(root / "images" / f"{name}.tif", image[z].astype(np.uint16))
+        for folder in ("masks",) + (("train_masks",) if name in train else ()):
+            tifffile.imwrite(root / folder / f"{name}.tif", mask[z].astype(np.uint16))
 
 
 def config(steps: int) -> dict:
@@ -51,10 +59,14 @@ def config(steps: int) -> dict:
                   "params": {"frames": 4}},
         # cells around calibrated nuclei: the downstream segmenter learns the nucleus channel
         "cells": {"kind": "multichannel", "count": 8, "shape": [128, 128], "calibrate": True},
+        "smear": {"kind": "overlapping", "count": 8, "shape": [128, 128], "calibrate": True},
+        # the train slices' own annotation as structures (never a val/test slice's)
+        "annotated": {"kind": "masks", "count": 16, "shape": [56, 56], "calibrate": True,
+                      "params": {"masks": "train_masks/*.tif"}},
     }
     return {"datasets": {"slices": {
         "images": "images/*.tif",
-        "split": {"val": 0.1, "test": 0.3, "seed": 0},
+        "split": SPLIT,
         "model": {"patch_size": [48, 48], "features": 16,
                   "train": {"steps": steps, "batch_size": 4, "checkpoint_every": 100,
                             "val_every": 100, "val_batches": 2}},
