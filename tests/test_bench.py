@@ -1,0 +1,35 @@
+"""The second check (bench/second_check.py) stays runnable: its data and config plan every
+simulation, and its `masks` simulation uses train slices only (the leak check would refuse a
+val/test slice's mask at start-up)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+
+from helpers import REPO, run_snakemake
+
+
+def _second_check():
+    spec = importlib.util.spec_from_file_location("second_check", REPO / "bench/second_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_second_check_plans_every_nuclei_like_kind(tmp_path):
+    check = _second_check()
+    check.write_data(tmp_path)
+    config = check.config(steps=10)
+    sims = config["datasets"]["slices"]["simulations"]
+    assert {s["kind"] for s in sims.values()} == {
+        "nuclei", "timeseries", "multichannel", "overlapping", "masks"}
+    train = sorted(p.stem for p in (tmp_path / "train_masks").glob("*.tif"))
+    assert 0 < len(train) < len(list((tmp_path / "masks").glob("*.tif")))
+    out = run_snakemake(tmp_path, config, "evaluate", "-n", "--quiet", "rules").stdout
+    assert re.search(rf"evaluate_simulation\s+{len(sims)}\n", out)
+    leaky = copy.deepcopy(config)
+    leaky["datasets"]["slices"]["simulations"]["annotated"]["params"]["masks"] = "masks/*.tif"
+    refused = run_snakemake(tmp_path, leaky, "evaluate", "-n", check=False)
+    assert refused.returncode != 0 and re.search(r"mask of (val|test) image", refused.stdout)
