@@ -46,7 +46,8 @@ def write_data(root: Path) -> None:
     for name in names:
         z = int(name[1:])
         tifffile.imwrite(root / "images" / f"{name}.tif", image[z].astype(np.uint16))
-        for folder in ("masks",) + (("train_masks",) if name in train else ()):
+        folders = ["masks", "train_masks"] if name in train else ["masks"]
+        for folder in folders:
             tifffile.imwrite(root / folder / f"{name}.tif", mask[z].astype(np.uint16))
 
 
