@@ -119,8 +119,7 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     # A dim nucleus touching a bright one falls below the bright one's half maximum: what is
     # left of the foreground is searched again, keeping bodies (not the rims around nuclei,
     # which are thinner than half a typical radius).
-    unit = np.pi if labels.ndim == 2 else 4.0 / 3.0 * np.pi
-    radius = float(np.median((np.bincount(labels.ravel())[1:] / unit) ** (1.0 / labels.ndim)))
+    radius = float(np.median(_equivalent_radius(np.bincount(labels.ravel())[1:], labels.ndim)))
     rest = low & (labels == 0)
     depth_left = ndimage.distance_transform_edt(rest)
     parts, n = ndimage.label(rest)
@@ -130,6 +129,12 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
         more = _cut_at_half_maximum(smooth, bodies, bg, s)
         labels = np.where(more > 0, more + labels.max(), labels)
     return relabelled(labels)
+
+
+def _equivalent_radius(size, ndim: int):
+    """Radius of the disc (2D) or ball (3D) of ``size`` pixels (voxels); arrays elementwise."""
+    unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
+    return (size / unit) ** (1.0 / ndim)
 
 
 def relabelled(labels: np.ndarray) -> np.ndarray:
@@ -160,11 +165,9 @@ def _shape_stats(labels: np.ndarray, spacing: np.ndarray) -> dict[str, np.ndarra
     out = {k: np.full(n, np.nan) for k in ("radius", "elongation", "solidity", "z_extent_ratio")}
     out["border"] = np.zeros(n, bool)
     out["centroid"] = np.zeros((n, ndim))
-    unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
     for k, p in enumerate(props):
         coords = p.coords * spacing
-        volume = len(coords) * float(np.prod(spacing))
-        out["radius"][k] = (volume / unit) ** (1.0 / ndim)
+        out["radius"][k] = _equivalent_radius(len(coords) * float(np.prod(spacing)), ndim)
         out["centroid"][k] = coords.mean(0)
         lo, hi = np.array([b for b in p.bbox[:ndim]]), np.array(p.bbox[ndim:])
         out["border"][k] = bool(np.any(lo == 0) or np.any(hi == np.array(labels.shape)))

@@ -333,11 +333,11 @@ def calibrate_edges(job: Job) -> None:
     ndim, seed = meta["ndim"], job.params.synthesis["seed"]
     shape = _trial_shape(job.params.synthesis["tile"], ndim)
     kind = get_kind("nuclei")
-    with config.keyed(config.key(dataset, "calibration")):
+    prefix = config.key(dataset, "calibration")
+    with config.keyed(prefix):
         settings = read_params(kind.name, calibrate.simulation_params(real, kind, shape, {}), ndim)
     labels = simulate(kind.name, shape, settings, sample_rng(seed, 0)).labels     # (1, *S)
     sketch_raw = calibrate.sketch_params(real, job.params.sketch, [])
-    prefix = config.key(dataset, "calibration")
 
     def trial(shift: float) -> tuple[np.ndarray, float | None]:
         p = config.sketch_settings({**sketch_raw, "edge_shift": shift}, ndim, prefix)
