@@ -55,6 +55,7 @@ from skimage.segmentation import watershed
 from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.calibrate.texture import BANDS, REGIONS, measure_texture
 from workflow_lib.simulate import NUCLEUS_STAIN
+from workflow_lib.simulate.labels import equivalent_radius
 from workflow_lib.sketch.targets import depth, edge_distance
 
 _PROFILE_BINS = 10
@@ -119,7 +120,7 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     # A dim nucleus touching a bright one falls below the bright one's half maximum: what is
     # left of the foreground is searched again, keeping bodies (not the rims around nuclei,
     # which are thinner than half a typical radius).
-    radius = float(np.median(_equivalent_radius(np.bincount(labels.ravel())[1:], labels.ndim)))
+    radius = float(np.median(equivalent_radius(np.bincount(labels.ravel())[1:], labels.ndim)))
     rest = low & (labels == 0)
     depth_left = ndimage.distance_transform_edt(rest)
     parts, n = ndimage.label(rest)
@@ -129,12 +130,6 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
         more = _cut_at_half_maximum(smooth, bodies, bg, s)
         labels = np.where(more > 0, more + labels.max(), labels)
     return relabelled(labels)
-
-
-def _equivalent_radius(size, ndim: int):
-    """Radius of the disc (2D) or ball (3D) of ``size`` pixels (voxels); arrays elementwise."""
-    unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
-    return (size / unit) ** (1.0 / ndim)
 
 
 def relabelled(labels: np.ndarray) -> np.ndarray:
@@ -167,7 +162,7 @@ def _shape_stats(labels: np.ndarray, spacing: np.ndarray) -> dict[str, np.ndarra
     out["centroid"] = np.zeros((n, ndim))
     for k, p in enumerate(props):
         coords = p.coords * spacing
-        out["radius"][k] = _equivalent_radius(len(coords) * float(np.prod(spacing)), ndim)
+        out["radius"][k] = equivalent_radius(len(coords) * float(np.prod(spacing)), ndim)
         out["centroid"][k] = coords.mean(0)
         lo, hi = np.array([b for b in p.bbox[:ndim]]), np.array(p.bbox[ndim:])
         out["border"][k] = bool(np.any(lo == 0) or np.any(hi == np.array(labels.shape)))

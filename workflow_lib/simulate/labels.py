@@ -53,6 +53,12 @@ def sizes(labels: np.ndarray) -> np.ndarray:
     return np.bincount(labels.ravel().astype(np.int64))
 
 
+def equivalent_radius(size, ndim: int):
+    """Radius of the disc (2D) or ball (3D) of ``size`` pixels (voxels); arrays elementwise."""
+    unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
+    return (size / unit) ** (1.0 / ndim)
+
+
 def centroids(labels: np.ndarray, n: int) -> np.ndarray:
     """Centroid (ndim,) of ids 1..n as an (n, ndim) float array (NaN where an id is absent)."""
     if n == 0:

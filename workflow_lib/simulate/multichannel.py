@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workflow_lib.simulate.labels import inner, largest_components, sizes
+from workflow_lib.simulate.labels import equivalent_radius, inner, largest_components, sizes
 from workflow_lib.simulate.membranes import KEYS as TISSUE_KEYS
 from workflow_lib.simulate.membranes import TissueSettings, read_tissue, tessellate
 from workflow_lib.simulate.params import Params
@@ -54,8 +54,7 @@ def simulate_multichannel(
     cells, seeds, spacing = tessellate(shape, s.tissue, rng)
     volume = sizes(cells)[1:len(seeds) + 1] * float(np.prod(spacing))
     volume = np.pad(volume, (0, len(seeds) - len(volume)))
-    unit = np.pi if ndim == 2 else 4.0 / 3.0 * np.pi
-    cell_radii = (volume / unit) ** (1.0 / ndim)
+    cell_radii = equivalent_radius(volume, ndim)
     if s.radius_samples is None:
         radii = cell_radii * rng.uniform(*s.nucleus_size, size=len(seeds))
         within = np.where(inner(cells), cells, 0)
