@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from helpers import simulated
+from helpers import simulated, write_split_index
 from workflow_lib.calibrate.texture import _fine_gain_of_white_noise as _fine_share
 from workflow_lib.calibrate import MeasureSettings, find_nuclei, measure_nuclei, simulation_params, sketch_params
 from workflow_lib.errors import ParamError
@@ -172,16 +172,14 @@ def _calibrate_job(folder, images):
     from workflow_lib.workflow.runner import Files, Job
 
     (folder / "h5").mkdir(parents=True)
-    (folder / "index").mkdir()
-    rows = []
-    for k, image in enumerate(images):
-        write_h5(folder / f"h5/im{k}.h5", {IMAGE_KEY: np.asarray(image, np.float32)[None]})
-        rows.append(f"../h5/im{k}.h5,1x{image.shape[0]}x{image.shape[1]}\n")
-    (folder / "index/train.csv").write_text("path,shape\n" + "".join(rows))
+    h5 = [folder / f"h5/im{k}.h5" for k in range(len(images))]
+    for path, image in zip(h5, images):
+        write_h5(path, {IMAGE_KEY: np.asarray(image, np.float32)[None]})
+    index = write_split_index(folder / "index", {"train": h5})
     settings = {"stain": "nuclei", "channel": 0, "sigma": 1.0, "h": 1.0, "min_size": 20,
                 "z_scale": 1.0, "masks": None}
     out = folder / "calibration"
-    return Job(Files(train=folder / "index/train.csv", masks=[]),
+    return Job(Files(train=index["train"], masks=[]),
                Files(json=out / "calibration.json", figure=out / "calibration.png"),
                SimpleNamespace(calibration=settings), SimpleNamespace(dataset="d"))
 

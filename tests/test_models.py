@@ -16,7 +16,7 @@ from snakemake.utils import validate
 
 from helpers import (
     SCHEMA, job_keys, load_config, planned_jobs, run_snakemake, toy_sketch, write_h5_images,
-    write_raw_images,
+    write_raw_images, write_split_index,
 )
 from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.model_io import file_digest, read_model, save_model
@@ -139,14 +139,9 @@ def test_init_weights_are_the_starting_point(tmp_path):
 
 def _index(folder: Path, n: int = 3) -> dict[str, Path]:
     """h5 files and a train (all but one) / val (one) index, as the prepare stage writes them."""
-    (folder / "index").mkdir(parents=True, exist_ok=True)
-    (folder / "h5").mkdir(exist_ok=True)
-    write_h5_images(folder / "h5", n=n)
-    rows = {"train": range(n - 1), "val": [n - 1]}
-    for split, ids in rows.items():
-        text = "path,shape\n" + "".join(f"../h5/img{i}.h5,1x40x40\n" for i in ids)
-        (folder / f"index/{split}.csv").write_text(text)
-    return {split: folder / f"index/{split}.csv" for split in rows}
+    (folder / "h5").mkdir(parents=True, exist_ok=True)
+    h5 = write_h5_images(folder / "h5", n=n)
+    return write_split_index(folder / "index", {"train": h5[:-1], "val": h5[-1:]})
 
 
 def train_job(folder: Path, model: dict, dataset: str = "d", init: Path | None = None) -> Job:

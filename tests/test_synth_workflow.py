@@ -8,6 +8,7 @@ import torch
 
 from helpers import (
     load_config, run_snakemake, toy_labels, toy_sketch, write_h5_images, write_raw_images,
+    write_split_index,
 )
 from workflow_lib.io import read_tiff, write_tiff
 
@@ -17,13 +18,10 @@ RULES = ["--allowed-rules", "train_model", "synthesize_image", "train", "synthes
 
 def _inputs(root):
     """What prepare and sketch would have made, so only the two diffusion rules run."""
-    (root / "results/tiny/index").mkdir(parents=True)
     write_raw_images(root / "raw", n=4, shape=(24, 24))
-    write_h5_images(root / "results/tiny/h5", n=4, shape=(1, 24, 24))
-    index = {"train": [0, 1], "val": [2], "test": [3]}
-    for split, ids in index.items():
-        rows = "".join(f"../h5/img{i}.h5,1x24x24\n" for i in ids)
-        (root / f"results/tiny/index/{split}.csv").write_text("path,shape\n" + rows)
+    (root / "results/tiny/h5").mkdir(parents=True)
+    h5 = write_h5_images(root / "results/tiny/h5", n=4, shape=(1, 24, 24))
+    write_split_index(root / "results/tiny/index", {"train": h5[:2], "val": h5[2:3], "test": h5[3:]})
     sim = root / "results/tiny/sim"
     for i in range(2):  # the labels first: a sketch older than its labels would be redone
         write_tiff(sim / f"labels/{i}.tif", toy_labels(i, (40, 56))[None], "CYX")

@@ -3,12 +3,17 @@
 :func:`toy_pair`: (image in [0, 1], labels), the labels rendered as bright blobs with noise;
 :func:`toy_sketch`: the workflow's sketch of such labels, in [-1, 1];
 :func:`write_raw_images`: uint16 TIFF input images; :func:`write_h5_images`: converted
-images as the prepare stage writes them (HDF5 ``data/image``, (C, *spatial), [0, 1]).
+images as the prepare stage writes them (HDF5 ``data/image``, (C, *spatial), [0, 1]);
+:func:`write_split_index`: the prepare stage's index CSVs for a split chosen by the test.
 :func:`discs`: hand-placed discs, for tests that compute their expected values by hand.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,7 @@ import tifffile
 from scipy import ndimage
 
 from helpers import simulated, sketch_settings
+from workflow_lib.dataset import INDEX_COLUMNS, describe_h5
 from workflow_lib.io import write_h5
 from workflow_lib.simulate import get_kind, sample_rng
 from workflow_lib.sketch import make_sketch
@@ -98,3 +104,20 @@ def write_h5_images(folder: Path, n: int = 2, shape: tuple[int, ...] = (1, 40, 4
         paths.append(folder / f"img{i}.h5")
         write_h5(paths[-1], {"data/image": image})
     return paths
+
+
+def write_split_index(index_dir: Path, splits: Mapping[str, Sequence[Path]]) -> dict[str, Path]:
+    """``index_dir/<split>.csv`` for each split (split -> HDF5 images), in the prepare stage's
+    format (paths relative to the index); returns split -> CSV path."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, paths in splits.items():
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for h5 in paths:
+            rel = Path(os.path.relpath(Path(h5).resolve(), index_dir.resolve())).as_posix()
+            writer.writerow({"path": rel, "name": Path(h5).stem, **describe_h5(h5)})
+        out[split] = index_dir / f"{split}.csv"
+        out[split].write_text(buffer.getvalue())
+    return out
