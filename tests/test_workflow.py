@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,15 @@ def test_domain_packages_never_import_the_workflow_layer():
         for path in (LIB / package).rglob("*.py"):
             bad = {m for m in _imports(path) if m.startswith("workflow_lib.workflow")}
             assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def test_stages_of_per_image_jobs_do_not_import_matplotlib():
+    """simulate_sample and synthesize_image run once per image and draw nothing: matplotlib
+    loads on the first figure only (workflow_lib.plotting), saving ~0.3 s per job."""
+    code = ("import sys, workflow_lib.workflow.stages.simulation, workflow_lib.workflow.stages.diffusion;"
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_no_import_cycle_between_packages():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -12,8 +12,11 @@ from skimage.segmentation import find_boundaries
 from workflow_lib.calibrate.apply import calibrated_stain
 from workflow_lib.calibrate.measure import PROPERTIES
 from workflow_lib.calibrate.texture import BANDS, REGIONS
-from workflow_lib.plotting import middle_plane, plt
+from workflow_lib.plotting import middle_plane, pyplot
 from workflow_lib.simulate import MEMBRANE_STAIN
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _TITLES = {
     "radius": "equivalent radius (px)",
@@ -35,9 +38,10 @@ def _overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.ndarray) -> plt.Figure:
+def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.ndarray) -> Figure:
     """The first training image with the objects found (nuclei, or cells of a membrane stain),
     each property's distribution, the radial profile, and the scalar measurements in the title."""
+    plt = pyplot()
     objects = "cells" if calibrated_stain(result) == MEMBRANE_STAIN else "nuclei"
     edge_name = "membrane width" if objects == "cells" else "edge sigma"
     props = [p for p in PROPERTIES if p in result["properties"]]
@@ -98,8 +102,9 @@ def structure_distances(real: Mapping[str, Any], simulated: Mapping[str, Any]) -
 
 def structure_figure(
     real: Mapping[str, Any], simulated: Mapping[str, Any], distances: Mapping[str, Any]
-) -> plt.Figure:
+) -> Figure:
     """Real (calibration) vs simulated distributions of each property, KS distance in titles."""
+    plt = pyplot()
     props = [p for p in PROPERTIES if p in real["properties"]]
     fig, axes = plt.subplots(1, len(props), figsize=(3.2 * len(props), 3.2), squeeze=False)
     for ax, name in zip(axes[0], props):

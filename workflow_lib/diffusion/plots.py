@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from workflow_lib.diffusion.train import History
-from workflow_lib.plotting import middle_plane, plt, save_figure
+from workflow_lib.plotting import middle_plane, pyplot, save_figure
 
 
 def plot_loss(history: History, path: str | Path) -> None:
     """Training loss (raw and smoothed) and validation loss over steps, log scale."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     loss = np.asarray(history.loss)
     steps = np.arange(1, len(loss) + 1)
@@ -38,6 +39,7 @@ def plot_samples(guides: np.ndarray, outputs: np.ndarray, path: str | Path, titl
     ``guides`` and ``outputs``: (N, C, *spatial) in [0, 1]; 3D shows the middle Z slice and
     multi-channel the first channel.
     """
+    plt = pyplot()
     n = len(guides)
     fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
     for j in range(n):

@@ -5,19 +5,23 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from skimage.segmentation import find_boundaries
 
 from workflow_lib.evaluate.views import Unit
-from workflow_lib.plotting import middle_plane, plt, save_figure
+from workflow_lib.plotting import middle_plane, pyplot, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 SOURCES = ("synthetic", "sketch", "real")
 COLORS = {"real": "tab:green", "sketch": "tab:orange", "synthetic": "tab:blue"}
 
 
-def save(fig: plt.Figure, path: str | Path) -> None:
+def save(fig: Figure, path: str | Path) -> None:
     """Write an evaluation figure as PNG atomically and free it."""
     save_figure(fig, path, dpi=110)
 
@@ -46,10 +50,11 @@ def sample_grid(
     units: Sequence[Unit],
     preds: Sequence[np.ndarray],
     rows: int = 3,
-) -> plt.Figure:
+) -> Figure:
     """Rows of: real test image | sketch | synthetic | synthetic + simulated mask | classical
     segmentation of the synthetic image. 3D shows the middle z plane; large images their
     top-left 256 x 256 pixels."""
+    plt = pyplot()
     rows = max(1, min(rows, len(units)))
     titles = ["real (tested on)", "sketch", "synthetic", "synthetic + mask", "classical segm."]
     fig, axes = plt.subplots(rows, 5, figsize=(15, 3.1 * rows), squeeze=False)
@@ -76,8 +81,9 @@ def sample_grid(
     return fig
 
 
-def distributions(histograms: Mapping[str, Any], spectra: Mapping[str, Any]) -> plt.Figure:
+def distributions(histograms: Mapping[str, Any], spectra: Mapping[str, Any]) -> Figure:
     """Intensity histograms and radial power spectra of real, sketch and synthetic images."""
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     for name in ("real", "sketch", "synthetic"):
         hist, spec = histograms.get(name), spectra.get(name)
@@ -95,8 +101,9 @@ def distributions(histograms: Mapping[str, Any], spectra: Mapping[str, Any]) -> 
     return fig
 
 
-def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> plt.Figure:
+def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> Figure:
     """Downstream segmenter training loss per training source."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for name in SOURCES:
         values = losses.get(name)
@@ -115,7 +122,7 @@ def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> plt.Figure:
 
 
 def _bars(
-    ax: plt.Axes,
+    ax: Axes,
     names: Sequence[str],
     values: Sequence[float | None],
     title: str,
@@ -149,8 +156,9 @@ def _completeness_line(complete: Mapping[str, Any]) -> str:
     )
 
 
-def summary(metrics: Mapping[str, Any]) -> plt.Figure:
+def summary(metrics: Mapping[str, Any]) -> Figure:
     """At a glance: downstream F1/AP per training source, realism distances, fidelity F1."""
+    plt = pyplot()
     down, real = metrics["downstream"], metrics["realism"]
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     for ax, key, title in ((axes[0], "f1", "downstream F1@0.5 on real"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_lib.plotting import middle_plane, plt, save_figure
+from workflow_lib.plotting import middle_plane, pyplot, save_figure
 
 
 def _label_colours(labels: np.ndarray) -> np.ndarray:
@@ -25,6 +25,7 @@ def write_preview(
     labels (C, *S) / sketch (C', *S), or with ``time`` (T, C, *S): then the first, middle and
     last frames of channel 0 are shown. 3D data show the middle Z plane.
     """
+    plt = pyplot()
     if time:
         frames = sorted({0, labels.shape[0] // 2, labels.shape[0] - 1})
         top = [(f"labels t={t}", labels[t, 0]) for t in frames]

@@ -31,7 +31,7 @@ from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
     write_json, write_tiff,
 )
-from workflow_lib.plotting import middle_plane, plt, save_figure
+from workflow_lib.plotting import middle_plane, pyplot, save_figure
 from workflow_lib.simulate import (
     BLOBS, NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
 )
@@ -318,6 +318,7 @@ def calibrate_edges(job: Job) -> None:
     """Edge trial (workflow_lib.calibrate.edges): edges.json with the sketch edge shift that keeps
     the model's object edges within half the annotation check's limit of the masks, and
     edges.png (the trial images with mask outlines)."""
+    plt = pyplot()
     real = read_json(job.input.calibration)
     dataset = job.wildcards.dataset
     if calibrated_stain(real) != NUCLEUS_STAIN:
@@ -392,6 +393,7 @@ def _px(offset: float | None) -> str:
 
 def _edge_figure(labels: np.ndarray, shown: list[tuple[float, np.ndarray, float | None]]):
     """The trial images (middle plane in 3D) unshifted and, if so, shifted; mask outlines red."""
+    plt = pyplot()
     outline = middle_plane(find_boundaries(labels, mode="outer"))
     fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 5.5), squeeze=False)
     for ax, (shift, image, offset) in zip(axes[0], shown):

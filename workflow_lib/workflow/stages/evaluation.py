@@ -11,7 +11,7 @@ from workflow_lib.calibrate import MEASUREMENTS, calibrated_stain
 from workflow_lib.dataset import SPLITS
 from workflow_lib.evaluate import figures, protocol
 from workflow_lib.io import axes_for, read_json, read_tiff, write_json
-from workflow_lib.plotting import plt, save_figure
+from workflow_lib.plotting import pyplot, save_figure
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow import config
 from workflow_lib.workflow.inputs import real_images
@@ -37,6 +37,7 @@ def _real_tested_on(job: Job):
 
 def _structure(job: Job, kind, units, figure_path) -> dict:
     """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
+    plt = pyplot()
     real = read_json(job.input.calibration)
     stain = calibrated_stain(real)
     shown = [u for u in units if kind.stains[min(u.channel, len(kind.stains) - 1)] == stain]
