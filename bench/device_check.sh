@@ -12,16 +12,8 @@
 set -uo pipefail
 out=${1:?usage: device_check.sh OUT [WHEELS]}
 wheels=${2:-}
-mkdir -p "$out"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-exec > >(tee "$out/device_check.txt") 2>&1
-
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-if [ -n "$wheels" ]; then
-    python3 -m pip install -q --no-index --find-links "$wheels" snakemake jsonschema stardist csbdeep \
-        || python3 -m pip install -q --no-index --no-deps "$wheels"/*.whl
-fi
-python3 -c 'import torch, snakemake; print("torch", torch.__version__, "snakemake", snakemake.__version__)'
+check=device_check
+source bench/node_setup.sh
 
 date; echo "== bench_diffusion (full size; default sampler: dpmpp, 4 network calls)"
 timeout 140 python3 bench/bench_diffusion.py --full --big --steps 4 --repeat 2
