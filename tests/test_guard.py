@@ -7,7 +7,9 @@ import pytest
 import torch
 from scipy import ndimage
 
-from workflow_lib.diffusion.guard import GuardedDenoiser, ceiling, guard_ceiling, local_mean
+from workflow_lib.diffusion.guard import (
+    GuardedDenoiser, ceiling, edge_band, guard_ceiling, keep_edges, local_mean,
+)
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.synthesis import synthesize
 from workflow_lib.diffusion.unet import UNet
@@ -70,3 +72,54 @@ def test_synthesis_under_the_guard_respects_the_ceiling():
     assert np.all(mean[~disc_objects()] <= cap[~disc_objects()] + 2e-2)
     free = synthesize(sketch, net, SCHEDULE, params, torch.device("cpu"), (0,))
     assert not np.allclose(free, out)                          # the guard did act
+
+
+def test_edge_band_is_one_at_mask_edges_and_zero_far_from_them():
+    objects = disc_objects()
+    band = edge_band(objects, 2.0)[0, 0]
+    assert band[24, 30] == pytest.approx(np.exp(-0.5 * (0.5 / 2.0) ** 2))   # outermost pixel
+    assert band[24, 31] == pytest.approx(np.exp(-0.5 * (0.5 / 2.0) ** 2))   # first outside
+    assert band[24, 24] < 0.05 and band[0, 0] < 1e-6                       # centre, far away
+    assert not edge_band(np.zeros((1, 1, 8, 8), bool), 2.0).any()
+
+
+def _soft_disc(sigma):
+    sharp = np.where(disc_objects(), 0.6, -0.8).astype(np.float32)
+    return torch.from_numpy(ndimage.gaussian_filter(sharp, [0, 0, sigma, sigma]))
+
+
+def test_keep_edges_sharpens_a_softened_estimate_toward_its_sketch():
+    sketch, soft = _soft_disc(1.0), 0.5 * _soft_disc(3.0) + 0.1     # the model: softer, dimmer
+    band = torch.from_numpy(edge_band(disc_objects(), 2.0))
+    kept = keep_edges(soft, sketch, band, 1.0)
+    rise = lambda img: float(img[0, 0, 24, 29] - img[0, 0, 24, 32])  # across the edge at x = 30.5
+    target = rise(0.5 * sketch + 0.1)                               # the sketch, matched
+    assert rise(kept) - rise(soft) > 0.2 * (target - rise(soft))     # a quarter of the way in one step
+    far = band < 1e-4
+    np.testing.assert_allclose(kept[far].numpy(), soft[far].numpy(), atol=1e-3)
+    # an estimate that already is its sketch up to gain and offset stays as it is
+    same = 0.5 * sketch + 0.1
+    np.testing.assert_allclose(keep_edges(same, sketch, torch.ones_like(band), 1.0).numpy(),
+                               same.numpy(), atol=1e-5)
+
+
+def test_synthesis_with_edge_keeping_follows_the_sketch_at_mask_edges():
+    torch.manual_seed(0)
+    net = UNet(2, 1, features=4).eval()
+    objects = disc_objects()
+    sketch = ndimage.gaussian_filter(np.where(objects, 0.5, -0.9), [0, 0, 1, 1]).astype(np.float32)
+    cap = ceiling(objects, -0.8, 1.0)
+    params = {"t_start": 300, "sampler": "dpmpp", "steps": 4, "tile": [48, 48], "overlap": 0,
+              "batch": 1, "blur": 0.0, "clip": True}
+    band = edge_band(objects, 2.0)
+    near = band > 0.5
+
+    def misfit(out):
+        """RMS of the image's local mean from its sketch's (affine-matched) near the edges."""
+        img = local_mean(torch.from_numpy(out * 2 - 1), 1.0).numpy()[near]
+        ref = local_mean(torch.from_numpy(sketch), 1.0).numpy()[near]
+        gain, offset = np.polyfit(ref, img, 1)
+        return float(np.sqrt(np.mean((img - gain * ref - offset) ** 2)))
+
+    run = lambda **kw: synthesize(sketch, net, SCHEDULE, params, torch.device("cpu"), (0,), ceiling=cap, **kw)
+    assert misfit(run(edge_band=band)) < 0.5 * misfit(run())

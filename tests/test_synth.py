@@ -274,7 +274,7 @@ def test_guard_and_texture_with_a_two_channel_model(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({
         "background": {"level": 0.1, "noise_local_mean": 0.02}, "edge_sigma_px": 1.5,
         "texture": {"fine": {"objects": 0.03, "background": 0.03}, "mid": {"objects": 0.02, "background": 0.01}}}))
-    params = {**PARAMS, "guard": {"enabled": True, "margin": 2.0, "sigma": 1.0}, "texture": True}
+    params = {**PARAMS, "guard": {"enabled": True, "margin": 2.0, "sigma": 1.0, "edge_band": 2.0}, "texture": True}
     stages.synthesize_image(synthesize_job(tmp_path, params=params))
     out, _ = read_tiff(tmp_path / "o.tif")
     assert out.shape == (2, 40, 40)

@@ -79,6 +79,7 @@ def synthesize(
     progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
     ceiling: np.ndarray | None = None,
     guard_sigma: float = 1.0,
+    edge_band: np.ndarray | None = None,
 ) -> np.ndarray:
     """Turn sketches ``(N, C, *spatial)`` in [-1, 1] into images of the same shape in [0, 1].
 
@@ -87,7 +88,8 @@ def synthesize(
     device -> same output). Spatial sizes need not fit the tile: tiles overlap and are blended at
     every step; axes shorter than a tile are padded. ``ceiling`` (the sketch's shape, image
     units): the annotation guard's cap on the local mean (``guard_sigma`` pixels) of every
-    clean-image estimate, see :mod:`.guard`; None: no guard.
+    clean-image estimate, see :mod:`.guard`; None: no guard. ``edge_band`` (the same shape,
+    with a ceiling): the guard's edge keeping weight (:func:`.guard.edge_band`); None: none.
     """
     tile = [int(t) for t in params["tile"]]
     if any(t % net.multiple for t in tile):
@@ -98,6 +100,8 @@ def synthesize(
     x0, crop = _pad_to(x0, tile, net.multiple)
     if ceiling is not None:
         ceiling, _ = _pad_to(ceiling.astype(np.float32), tile, net.multiple)
+    if edge_band is not None:
+        edge_band, _ = _pad_to(edge_band.astype(np.float32), tile, net.multiple)
     tiled = TiledDenoiser(
         net,
         x0.shape[2:],
@@ -115,8 +119,10 @@ def synthesize(
     gen = generator(device, *seeds)
     with torch.inference_mode():
         x = sdedit_start(torch.from_numpy(x0).to(device), schedule, params["t_start"], gen)
+        keep = ({} if edge_band is None else
+                {"sketch": torch.from_numpy(x0).to(device), "band": torch.from_numpy(edge_band).to(device)})
         denoise = tiled if ceiling is None else GuardedDenoiser(
-            tiled, schedule, torch.from_numpy(ceiling).to(device), guard_sigma
+            tiled, schedule, torch.from_numpy(ceiling).to(device), guard_sigma, **keep
         )
         out = sample(
             denoise,

@@ -17,7 +17,7 @@ from workflow_lib.calibrate.texture import match_texture
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
-from workflow_lib.diffusion.guard import guard_ceiling
+from workflow_lib.diffusion.guard import edge_band, guard_ceiling
 from workflow_lib.diffusion.model_io import (
     file_digest, load_model, model_card, read_model, save_model, schedule_of, versions,
 )
@@ -202,6 +202,13 @@ def _ceiling(objects: np.ndarray, real: dict, guard) -> np.ndarray:
     )
 
 
+def _edge_band(kind: Kind, objects: np.ndarray, guard) -> np.ndarray:
+    """Edge keeping's weight (the objects' shape) around the blob-like label channels' objects;
+    0 on cell channels, whose sketch edge is a membrane, not an object's rim."""
+    blobs = np.array([m == BLOBS for m in kind.eval_methods[:objects.shape[1]]])
+    return edge_band(objects & blobs.reshape((1, -1) + (1,) * (objects.ndim - 2)), guard["edge_band"])
+
+
 def _draw(
     job: Job, net, meta: dict, device: torch.device, kind: Kind, sketch: np.ndarray,
     batch: np.ndarray, labels: np.ndarray, real: dict, seed: tuple[int, int],
@@ -213,11 +220,14 @@ def _draw(
     channels = net.config["channels"]
     objects = _objects(job, kind, labels, sketch.shape)
     guard = params["guard"]
-    ceiling = (channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape), channels)
-               if guard["enabled"] else None)
+    ceiling = band = None
+    if guard["enabled"]:
+        ceiling = channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape), channels)
+        if guard["edge_band"] > 0:
+            band = channel_batch(np.broadcast_to(_edge_band(kind, objects, guard), sketch.shape), channels)
     out = synthesize(
         batch, net, schedule_of(meta), params, device, seed,
-        _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"],
+        _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"], edge_band=band,
     ).reshape(sketch.shape)
     texture = (_match_texture(job, kind, out, objects, real, seed, channels)
                if params["texture"] else None)
