@@ -92,16 +92,20 @@ def write_index(
         raise InputError(None, "two HDF5 files share a name")
     split = split_names(sorted(by_name), val, test, seed)
     for name in SPLITS:
-        csv_path = Path(outputs[name])
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for image in split[name]:
-            h5 = by_name[image]
-            rel = os.path.relpath(h5.resolve(), csv_path.parent.resolve())
-            writer.writerow({"path": Path(rel).as_posix(), "name": image, **describe_h5(h5)})
-        atomic_write_text(csv_path, buffer.getvalue())
+        write_split_csv(outputs[name], [by_name[image] for image in split[name]])
     return split
+
+
+def write_split_csv(csv_path: str | Path, h5_paths: Sequence[str | Path]) -> None:
+    """One split's index CSV: a row per converted image, its path relative to the CSV."""
+    csv_path = Path(csv_path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for h5 in map(Path, h5_paths):
+        rel = os.path.relpath(h5.resolve(), csv_path.parent.resolve())
+        writer.writerow({"path": Path(rel).as_posix(), "name": h5.stem, **describe_h5(h5)})
+    atomic_write_text(csv_path, buffer.getvalue())
 
 
 def read_index(csv_path: str | Path) -> list[dict[str, str]]:

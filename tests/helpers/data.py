@@ -10,9 +10,6 @@ images as the prepare stage writes them (HDF5 ``data/image``, (C, *spatial), [0,
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import tifffile
 from scipy import ndimage
 
 from helpers import simulated, sketch_settings
-from workflow_lib.dataset import INDEX_COLUMNS, describe_h5
+from workflow_lib.dataset import write_split_csv
 from workflow_lib.io import write_h5
 from workflow_lib.simulate import get_kind, sample_rng
 from workflow_lib.sketch import make_sketch
@@ -107,17 +104,10 @@ def write_h5_images(folder: Path, n: int = 2, shape: tuple[int, ...] = (1, 40, 4
 
 
 def write_split_index(index_dir: Path, splits: Mapping[str, Sequence[Path]]) -> dict[str, Path]:
-    """``index_dir/<split>.csv`` for each split (split -> HDF5 images), in the prepare stage's
-    format (paths relative to the index); returns split -> CSV path."""
+    """``index_dir/<split>.csv`` for each split (split -> HDF5 images), as the prepare stage
+    writes them; returns split -> CSV path."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    out = {}
+    out = {split: index_dir / f"{split}.csv" for split in splits}
     for split, paths in splits.items():
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for h5 in paths:
-            rel = Path(os.path.relpath(Path(h5).resolve(), index_dir.resolve())).as_posix()
-            writer.writerow({"path": rel, "name": Path(h5).stem, **describe_h5(h5)})
-        out[split] = index_dir / f"{split}.csv"
-        out[split].write_text(buffer.getvalue())
+        write_split_csv(out[split], paths)
     return out
