@@ -77,15 +77,23 @@ def edge_band(objects: np.ndarray, width: float) -> np.ndarray:
     return out
 
 
-def keep_edges(x0: torch.Tensor, sketch: torch.Tensor, band: torch.Tensor, sigma: float) -> torch.Tensor:
+def keep_edges(
+    x0: torch.Tensor, sketch: torch.Tensor, band: torch.Tensor, sigma: float,
+    sketch_mean: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``x0`` (N, C, *S) with its local mean (Gaussian ``sigma`` pixels) moved, by the weight
     ``band``, to that of ``sketch`` mapped linearly onto ``x0`` per (n, c) plane (module doc);
-    clamped to [-1, 1]."""
+    clamped to [-1, 1]. ``sketch_mean``: the sketch's local mean, if already computed (the
+    mapping is linear and a constant's local mean is itself, so it serves every step)."""
+    if sketch_mean is None:
+        sketch_mean = local_mean(sketch, sigma)
     s, x = sketch.flatten(2), x0.flatten(2)
-    ds = s - s.mean(-1, keepdim=True)
-    gain = (ds * (x - x.mean(-1, keepdim=True))).sum(-1, keepdim=True) / (ds * ds).sum(-1, keepdim=True).clamp_min(1e-6)
-    target = (x.mean(-1, keepdim=True) + gain * ds).view_as(x0)
-    return (x0 + band * (local_mean(target, sigma) - local_mean(x0, sigma))).clamp(-1.0, 1.0)
+    s_mean, x_mean = s.mean(-1, keepdim=True), x.mean(-1, keepdim=True)
+    ds = s - s_mean
+    gain = (ds * (x - x_mean)).sum(-1, keepdim=True) / (ds * ds).sum(-1, keepdim=True).clamp_min(1e-6)
+    shape = x0.shape[:2] + (1,) * (x0.ndim - 2)
+    target_mean = x_mean.view(shape) + gain.view(shape) * (sketch_mean - s_mean.view(shape))
+    return (x0 + band * (target_mean - local_mean(x0, sigma))).clamp(-1.0, 1.0)
 
 
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -147,6 +155,7 @@ class GuardedDenoiser:
         self.ceiling = ceiling
         self.sigma = sigma
         self.sketch, self.band = sketch, band
+        self.sketch_mean = None if sketch is None else local_mean(sketch, sigma)
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         eps = self.denoise(x, t)
@@ -156,7 +165,8 @@ class GuardedDenoiser:
         x0 = ((x - (1 - ab) ** 0.5 * eps) / ab**0.5).clamp(-1.0, 1.0)
         x0 = cap_local_mean(x0, self.ceiling.to(x0.dtype), self.sigma)
         if self.band is not None:
-            x0 = keep_edges(x0, self.sketch.to(x0.dtype), self.band.to(x0.dtype), self.sigma)
+            x0 = keep_edges(x0, self.sketch.to(x0.dtype), self.band.to(x0.dtype), self.sigma,
+                            self.sketch_mean.to(x0.dtype))
         return (x - ab**0.5 * x0) / (1 - ab) ** 0.5
 
 
