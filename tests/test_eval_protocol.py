@@ -16,7 +16,7 @@ from workflow_lib.evaluate.downstream import train_and_test
 from workflow_lib.dataset import RealImage
 from workflow_lib.evaluate.protocol import Sample, evaluate_reference, evaluate_simulation
 from workflow_lib.evaluate.segmenter import class_targets
-from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
+from workflow_lib.evaluate.settings import C2STSettings, EvaluationSettings, SegmenterSettings
 from workflow_lib.io import axes_for, read_tiff, write_h5, write_tiff
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow.inputs import read_real_mask, real_images, real_masks
@@ -141,7 +141,8 @@ def test_downstream_beats_chance():
     assert one["per_seed"] == [runs[1]]  # segmenter k is the one seeded seed + k
 
 
-FAST = EvaluationSettings(patch=16, subsets=5, segmenter=SegmenterSettings(steps=3, patch=32, batch_size=2, features=4))
+FAST = EvaluationSettings(patch=16, subsets=5, c2st=C2STSettings(patch=16, folds=2, steps=3, width=4),
+                          segmenter=SegmenterSettings(steps=3, patch=32, batch_size=2, features=4))
 
 
 def real_set(seeds, with_masks=True):
@@ -162,20 +163,28 @@ def test_protocol_with_real_masks(tmp_path):
     reference, losses = evaluate_reference(train, test, True, FAST)
     assert len(losses) == 3 and reference["downstream_real"]["n_train"] == 2
     assert reference["realism_train_vs_test"]["kid"] is not None
-    metrics, data = evaluate_simulation(get_kind("nuclei"), nuclei_samples(), test, reference, True, FAST)
+    assert 0 <= reference["realism_train_vs_test"]["c2st"]["accuracy"] <= 1
+    metrics, data = evaluate_simulation(get_kind("nuclei"), nuclei_samples(), train, test, reference,
+                                        True, FAST)
     json.dumps(metrics)  # JSON-ready
     assert metrics["fidelity"]["0"]["f1"] > 0.5
     for source in ("synthetic", "sketch", "real"):
         assert 0 <= metrics["downstream"][source]["f1"] <= 1
     for source in ("synthetic", "sketch"):
         assert metrics["realism"][source]["histogram_w1"] >= 0
+        c2st = metrics["realism"][source]["c2st"]
+        assert c2st["n_real"] == c2st["n_fake"] == 16 and c2st["ci95"][0] <= c2st["accuracy"] <= c2st["ci95"][1]
+    assert metrics["realism"]["synthetic"]["memorisation"]["ratio"] > 0
+    assert list(metrics["realism"]["synthetic"])[:2] == ["c2st", "memorisation"]  # first, KID after
     metrics["downstream"]["real"] = reference["downstream_real"]
     figures.save(figures.summary(metrics), tmp_path / "summary.png")
     figures.save(figures.sample_grid(data["real"], data["sketch_units"], data["units"],
                                      data["preds"]), tmp_path / "grid.png")
     figures.save(figures.distributions(data["histograms"], data["spectra"]), tmp_path / "d.png")
     figures.save(figures.loss_curves({**data["losses"], "real": losses}), tmp_path / "l.png")
-    assert all((tmp_path / f).stat().st_size > 1000 for f in ("summary.png", "grid.png", "d.png", "l.png"))
+    figures.save(figures.realism_patches(data["classified"], metrics["realism"]), tmp_path / "r.png")
+    assert all((tmp_path / f).stat().st_size > 1000
+               for f in ("summary.png", "grid.png", "d.png", "l.png", "r.png"))
 
 
 def test_protocol_without_real_masks_says_why(tmp_path):
@@ -186,7 +195,8 @@ def test_protocol_without_real_masks_says_why(tmp_path):
         Sample(np.stack([lab, lab]), np.zeros((1, 64, 64), np.float32), img[None])
         for img, lab in (toy_pair(5),)
     ]
-    metrics, data = evaluate_simulation(get_kind("overlapping"), samples, test, reference, False, FAST)
+    metrics, data = evaluate_simulation(get_kind("overlapping"), samples, [], test, reference, False,
+                                        FAST)
     for source in ("synthetic", "sketch", "real"):
         assert metrics["downstream"][source]["f1"] is None
         assert "real_masks is null" in metrics["downstream"][source]["reason"]

@@ -101,6 +101,49 @@ def distributions(histograms: Mapping[str, Any], spectra: Mapping[str, Any]) -> 
     return fig
 
 
+def realism_patches(classified: Mapping[str, Any], realism: Mapping[str, Any],
+                    shown: int = 8) -> Figure:
+    """The patches the realism classifier finds most synthetic (and most sketch-like) beside
+    real patches tested on, all at the same scale and with one grey range, so what gives
+    them away (texture, noise, edges) shows. The classifier saw each patch normalised to its
+    own percentiles; shown here are the raw intensities."""
+    plt = pyplot()
+    rows = []
+    fake = classified.get("synthetic") or {}
+    if fake:
+        order = np.argsort(-fake["p_fake"])[:shown]
+        rows.append(("synthetic: most synthetic-looking", fake["fake"][order], fake["p_fake"][order]))
+        pick = np.linspace(0, len(fake["real"]) - 1, min(shown, len(fake["real"]))).astype(int)
+        rows.append(("real (tested on)", fake["real"][pick], fake["p_real"][pick]))
+    sketch = classified.get("sketch") or {}
+    if sketch:
+        order = np.argsort(-sketch["p_fake"])[:shown]
+        rows.append(("sketch: most sketch-like", sketch["fake"][order], sketch["p_fake"][order]))
+    if not rows:
+        fig = plt.figure(figsize=(6, 1.5))
+        reason = (realism.get("synthetic") or {}).get("c2st", {}).get("reason") or (
+            realism.get("synthetic") or {}).get("reason", "no patches")
+        fig.text(0.5, 0.5, textwrap.fill(f"realism classifier not run: {reason}", 80), ha="center")
+        return fig
+    lo, hi = np.percentile(np.concatenate([r[1].ravel() for r in rows]), [0.5, 99.8])
+    fig, axes = plt.subplots(len(rows), shown, figsize=(1.6 * shown, 1.9 * len(rows)),
+                             squeeze=False)
+    for ax_row, (title, patches, probs) in zip(axes, rows):
+        for k, ax in enumerate(ax_row):
+            ax.axis("off")
+            if k < len(patches):
+                ax.imshow(patches[k], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+                ax.set_title(f"p(fake) {probs[k]:.2f}", fontsize=8)
+        ax_row[0].text(-0.1, 0.5, title, transform=ax_row[0].transAxes, rotation=90,
+                       ha="right", va="center", fontsize=8)
+    acc = ((realism.get("synthetic") or {}).get("c2st") or {}).get("accuracy")
+    fig.suptitle("realism classifier (held-out): accuracy "
+                 + ("n/a" if acc is None else f"{acc:.2f}") + " on synthetic vs real; "
+                 "same pixel scale and grey range in every panel", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(losses: Mapping[str, Sequence[float] | None]) -> Figure:
     """Downstream segmenter training loss per training source."""
     plt = pyplot()
@@ -166,12 +209,17 @@ def summary(metrics: Mapping[str, Any]) -> Figure:
         _bars(ax, SOURCES, [down[n].get(key) for n in SOURCES], title,
               errors=[down[n].get(f"{key}_std") for n in SOURCES])
     names = ["sketch", "synthetic", "real"]
-    for ax, key, title in (
-        (axes[2], "kid", "KID to real test (lower = closer)"),
-        (axes[3], "spectrum_rmse", "power spectrum distance (decades)"),
-    ):
-        refs = [real["sketch"], real["synthetic"], real.get("real_train_vs_test") or {}]
-        _bars(ax, names, [r.get(key) for r in refs], title)
+    refs = [real["sketch"], real["synthetic"], real.get("real_train_vs_test") or {}]
+    tests = [r.get("c2st") or {} for r in refs]
+    _bars(axes[2], names, [t.get("accuracy") for t in tests],
+          "realism: classifier accuracy (0.5 = cannot tell)")
+    for x, t in enumerate(tests):
+        if t.get("ci95"):
+            axes[2].plot([x, x], t["ci95"], color="black", lw=1.5)
+    axes[2].axhline(0.5, color="grey", ls="--", lw=1)
+    axes[2].set_ylim(0, 1.15)
+    _bars(axes[3], names, [r.get("kid") for r in refs], "KID to real test (lower = closer)")
+    for ax in axes[2:]:
         ax.set_xticks(range(3), ["sketch", "synthetic", "real train"])
     for ax in axes[:2]:
         ax.set_ylim(0, 1.1)

@@ -16,6 +16,7 @@ import numpy as np
 
 from workflow_lib.dataset import RealImage
 from workflow_lib.evaluate import views
+from workflow_lib.evaluate.c2st import c2st, memorisation
 from workflow_lib.evaluate.completeness import completeness
 from workflow_lib.evaluate.downstream import not_applicable, train_and_test
 from workflow_lib.evaluate.matching import instance_scores
@@ -46,10 +47,30 @@ class Sample:
     image: np.ndarray
 
 
-def _realism(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: EvaluationSettings) -> dict:
-    return realism_scores(
+def _realism(
+    real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: EvaluationSettings
+) -> tuple[dict, dict]:
+    """The classifier two-sample test first, then the secondary distances; and the
+    classifier's patches with their held-out probabilities (figure data)."""
+    test, patches = c2st(real, fake, s.c2st)
+    scores = realism_scores(
         real, fake, patch=s.patch, subsets=s.subsets, seed=s.realism_seed, width=s.width
     )
+    return {"c2st": test, **scores}, patches
+
+
+def _memorisation(train, held_out, fake, s: EvaluationSettings) -> dict:
+    m = s.memorisation
+    return memorisation(train, held_out, fake, patch=m.patch, stride=m.stride,
+                        max_patches=s.c2st.max_patches, seed=s.realism_seed)
+
+
+def _c2st_text(block: Mapping[str, Any]) -> str:
+    test = block.get("c2st") or {}
+    if test.get("accuracy") is None:
+        return "n/a"
+    low, high = test["ci95"]
+    return f"{test['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def _completeness(images, labels, s: EvaluationSettings) -> dict[str, Any]:
@@ -82,11 +103,13 @@ def evaluate_reference(
     """
     out: dict[str, Any] = {}
     if train and test:
-        out["realism_train_vs_test"] = _realism(
+        out["realism_train_vs_test"], _ = _realism(
             [p for r in test for p in slices_2d(r.image)],
             [p for r in train for p in slices_2d(r.image)],
             s,
         )
+        log.info("realism floor (C2ST, real train vs %s): %s", tested_on,
+                 _c2st_text(out["realism_train_vs_test"]))
     else:
         out["realism_train_vs_test"] = {"reason": f"the train split or {tested_on} is empty"}
     annotated_test = _annotated(test)
@@ -120,6 +143,7 @@ def _downstream_reason(test: Sequence[RealImage], masks_given: bool, tested_on: 
 def evaluate_simulation(
     kind: Kind,
     samples: Sequence[Sample],
+    train: Sequence[RealImage],
     test: Sequence[RealImage],
     reference: Mapping[str, Any],
     masks_given: bool,
@@ -128,9 +152,11 @@ def evaluate_simulation(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Annotation fidelity, realism and downstream scores of one simulation.
 
+    ``train``: the real training images (memorisation measures distances to them);
     ``test``: the real images tested on, named ``tested_on``; ``reference``:
     :func:`evaluate_reference`'s dict.
-    Returns (metrics, figure data: units, predictions, histograms, spectra, losses).
+    Returns (metrics, figure data: units, predictions, histograms, spectra, the realism
+    classifier's patches, losses).
     """
     units = [u for smp in samples for u in views.units(kind, smp.labels, smp.image)]
     preds = [
@@ -165,15 +191,24 @@ def evaluate_simulation(
     real_planes = [p for r in test for p in slices_2d(r.image)]
     synth_planes = [p for u in synth for p in slices_2d(u.image)]
     sketch_planes = [p for u in sketch for p in slices_2d(u.image)]
+    classified: dict[str, Any] = {}
     if real_planes:
-        realism = {
-            "synthetic": _realism(real_planes, synth_planes, s),
-            "sketch": _realism(real_planes, sketch_planes, s),
+        realism = {}
+        for name, planes in (("synthetic", synth_planes), ("sketch", sketch_planes)):
+            realism[name], classified[name] = _realism(real_planes, planes, s)
+        train_planes = [p for r in train for p in slices_2d(r.image)]
+        realism["synthetic"] = {
+            "c2st": realism["synthetic"]["c2st"],
+            "memorisation": _memorisation(train_planes, real_planes, synth_planes, s),
+            **{k: v for k, v in realism["synthetic"].items() if k != "c2st"},
         }
     else:
         realism = {"synthetic": {"reason": f"{tested_on} is empty"},
                    "sketch": {"reason": f"{tested_on} is empty"}}
-    log.info("realism (KID to real): synthetic %s, sketch %s",
+    log.info("realism (C2ST accuracy, 0.5 = real-like): synthetic %s, sketch %s; memorisation %s;"
+             " KID synthetic %s, sketch %s",
+             _c2st_text(realism["synthetic"]), _c2st_text(realism["sketch"]),
+             (realism["synthetic"].get("memorisation") or {}).get("ratio"),
              realism["synthetic"].get("kid"), realism["sketch"].get("kid"))
     realism["real_train_vs_test"] = reference.get("realism_train_vs_test")
     realism["feature_network"] = FEATURE_NETWORK
@@ -212,6 +247,7 @@ def evaluate_simulation(
             for u in views.units(kind, smp.labels, smp.sketch)
         ],
         "real": real_planes,
+        "classified": classified,
         "histograms": {
             "real": intensity_histogram(real_planes) if real_planes else None,
             "sketch": intensity_histogram(sketch_planes),

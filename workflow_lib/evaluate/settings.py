@@ -24,10 +24,37 @@ class SegmenterSettings:
 
 
 @dataclass(frozen=True)
+class C2STSettings:
+    """The realism classifier (:mod:`.c2st`). ``patch``: side of the square patches (pixels;
+    clipped to the smallest plane); ``max_patches``: patches per set at most; ``folds``:
+    cross-validation folds; ``steps``, ``batch_size``, ``lr``, ``width``: the classifier's
+    training budget and size; ``seed``: patch choice, folds, weights and batches."""
+
+    patch: int = 32
+    max_patches: int = 400
+    folds: int = 5
+    steps: int = 200
+    batch_size: int = 32
+    lr: float = 3e-3
+    width: int = 8
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MemorisationSettings:
+    """Nearest-training-patch distances (:func:`.c2st.memorisation`): ``patch`` side,
+    training windows every ``stride`` pixels."""
+
+    patch: int = 32
+    stride: int = 4
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
     """Fidelity segmentation (``sigma``, ``min_distance``), annotation completeness
-    (``completeness_*``, see :mod:`.completeness`), realism (``patch``, ``subsets``, ``width``,
-    ``realism_seed``) and the downstream segmenter."""
+    (``completeness_*``, see :mod:`.completeness`), realism (the classifier ``c2st``,
+    ``memorisation``; KID/FID: ``patch``, ``subsets``, ``width``, ``realism_seed``) and the
+    downstream segmenter."""
 
     sigma: float = 1.0
     min_distance: int = 3
@@ -38,4 +65,6 @@ class EvaluationSettings:
     subsets: int = 50
     width: int = 8
     realism_seed: int = 0
+    c2st: C2STSettings = field(default_factory=C2STSettings)
+    memorisation: MemorisationSettings = field(default_factory=MemorisationSettings)
     segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)

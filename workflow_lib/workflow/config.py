@@ -19,7 +19,9 @@ from typing import Any
 
 from workflow_lib.errors import ConfigError, ParamError
 from workflow_lib.calibrate.measure import MeasureSettings
-from workflow_lib.evaluate.settings import EvaluationSettings, SegmenterSettings
+from workflow_lib.evaluate.settings import (
+    C2STSettings, EvaluationSettings, MemorisationSettings, SegmenterSettings,
+)
 from workflow_lib.simulate import Kind, get_kind, read_params
 from workflow_lib.sketch import SketchParams
 from workflow_lib.workflow.layout import RESERVED_FOLDERS
@@ -203,6 +205,8 @@ def evaluation_settings(raw: Mapping[str, Any]) -> EvaluationSettings:
         subsets=realism["subsets"],
         width=realism["width"],
         realism_seed=realism["seed"],
+        c2st=C2STSettings(**realism["c2st"], seed=realism["seed"]),
+        memorisation=MemorisationSettings(**realism["memorisation"]),
         segmenter=SegmenterSettings(**raw["segmenter"]),
     )
 

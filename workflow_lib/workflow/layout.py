@@ -45,7 +45,7 @@ IMAGE = SIMULATION + "/images/{i}.tif"
 IMAGE_CHECK = SIMULATION + "/images/{i}.json"
 METRICS = SIMULATION + "/evaluation/metrics.json"
 EVAL_FIGURE = SIMULATION + "/evaluation/{figure}.png"
-EVAL_FIGURES = ("summary", "grid", "distributions", "segmenter_loss", "structure")
+EVAL_FIGURES = ("summary", "grid", "realism", "distributions", "segmenter_loss", "structure")
 
 #: Folders under ``results/{dataset}/`` of the per-data-set stages: simulation names may not
 #: take them.

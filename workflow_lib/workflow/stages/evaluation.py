@@ -81,7 +81,7 @@ def evaluate_simulation(job: Job) -> None:
     reference = read_json(job.input.reference)
     test, tested_on = _real_tested_on(job)
     metrics, data = protocol.evaluate_simulation(
-        kind, samples, test, reference,
+        kind, samples, _real_split(job, "train"), test, reference,
         evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
     )
     metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim, **metrics}
@@ -92,6 +92,7 @@ def evaluate_simulation(job: Job) -> None:
         out.grid,
     )
     figures.save(figures.distributions(data["histograms"], data["spectra"]), out.distributions)
+    figures.save(figures.realism_patches(data["classified"], metrics["realism"]), out.realism)
     metrics["structure"] = _structure(job, kind, data["units"], out.structure)
     losses = {**data["losses"], "real": reference.get("downstream_real_losses")}
     figures.save(figures.loss_curves(losses), out.segmenter_loss)

@@ -1,0 +1,91 @@
+"""Realism classifier (C2ST) and memorisation: workflow_lib/evaluate/c2st.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from workflow_lib.evaluate.c2st import c2st, grid_patches, memorisation, normalise_patches, wilson_interval
+from workflow_lib.evaluate.settings import C2STSettings
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+#: The default classifier on half its training budget: the tests' sets are small.
+QUICK = C2STSettings(steps=100)
+
+
+def texture(seed: int, n: int = 2, size: int = 128) -> list[np.ndarray]:
+    """Micrograph-like planes: blurred blobs of random brightness on a noisy background."""
+    rng = np.random.default_rng(seed)
+    planes = []
+    for _ in range(n):
+        blobs = np.zeros((size, size))
+        yy, xx = rng.integers(0, size, (2, 12))
+        blobs[yy, xx] = rng.uniform(0.5, 1.0, 12)
+        image = 0.1 + ndi.gaussian_filter(ndi.grey_dilation(blobs, size=9), 2.0)
+        planes.append((image + rng.normal(0, 0.04, image.shape)).astype(np.float32))
+    return planes
+
+
+def test_two_draws_of_one_texture_cannot_be_told_apart():
+    result, _ = c2st(texture(0), texture(1), QUICK)
+    assert result["n_real"] == result["n_fake"] == 32 and result["patch"] == 32
+    assert 0.35 <= result["accuracy"] <= 0.65
+    assert result["ci95"][0] <= 0.5 <= result["ci95"][1]
+
+
+def test_a_blurred_copy_is_told_apart():
+    real = texture(0)
+    blurred = [ndi.gaussian_filter(p, 1.0) for p in texture(1)]
+    result, patches = c2st(real, blurred, QUICK)
+    assert result["accuracy"] >= 0.9 and result["ci95"][0] > 0.8
+    # the held-out probabilities say which patches gave themselves away
+    assert patches["p_fake"].mean() > 0.8 > 0.2 > patches["p_real"].mean()
+
+
+def test_brightness_alone_cannot_decide():
+    """Each patch is normalised to its own percentiles: a brighter copy is no tell."""
+    real = texture(0)
+    brighter = [0.2 + 1.5 * p for p in texture(1)]
+    assert 0.35 <= c2st(real, brighter, QUICK)[0]["accuracy"] <= 0.65
+
+
+def test_same_seed_same_number_other_seed_other_draw():
+    real, fake = texture(0), [ndi.gaussian_filter(p, 0.5) for p in texture(1)]
+    s = C2STSettings(steps=30)
+    first, again = c2st(real, fake, s)[0], c2st(real, fake, s)[0]
+    assert first == again
+    other = c2st(real, fake, C2STSettings(steps=30, seed=1))[0]
+    assert other["n_real"] == first["n_real"]
+
+
+def test_too_few_patches_say_why():
+    result, patches = c2st(texture(0, n=1, size=40), texture(1, n=1, size=40))
+    assert result["accuracy"] is None and "at least 5" in result["reason"] and patches == {}
+
+
+def test_grid_patches_and_normalisation():
+    plane = np.arange(64 * 96, dtype=np.float32).reshape(64, 96)
+    tiles, origins = grid_patches([plane, plane[:20]], 32)
+    assert tiles.shape == (6, 32, 32) and origins[-1].tolist() == [0, 32, 64]
+    assert np.array_equal(tiles[4], plane[32:, 32:64])
+    norm = normalise_patches(tiles)
+    assert np.allclose(np.percentile(norm[0], [1, 99.8]), [0, 1], atol=1e-5)
+
+
+def test_wilson_interval_by_hand():
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+    assert wilson_interval(100, 100)[1] == 1.0 and wilson_interval(0, 0) == [0.0, 1.0]
+
+
+def test_memorisation_sees_copies():
+    train, held_out, new = texture(0), texture(1), texture(2)
+    fresh = memorisation(train, held_out, new)
+    assert 0.8 <= fresh["ratio"] <= 1.25
+    # copies of training crops, shifted off the window grid by a few pixels
+    copies = [np.roll(p, (2, 3), axis=(0, 1))[8:120, 8:120] for p in train]
+    copied = memorisation(train, held_out, copies, stride=1)
+    assert copied["ratio"] < 0.1
+    assert memorisation(train, held_out, [])["ratio"] is None
