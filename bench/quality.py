@@ -60,7 +60,8 @@ def row(name: str, nfe, seconds, metrics: dict, complete: dict | None = None) ->
     real = metrics.get("realism", {})
     down = metrics.get("downstream", {})
     return [name, "-" if nfe is None else str(nfe), "-" if seconds is None else f"{seconds:.1f}",
-            fmt(fid), fmt(real.get("kid")), fmt(real.get("histogram_w1")),
+            fmt(fid), fmt((real.get("c2st") or {}).get("accuracy")), fmt(real.get("kid")),
+            fmt(real.get("histogram_w1")),
             fmt(real.get("spectrum_rmse")), fmt(down.get("f1")), fmt(down.get("ap_50_95")),
             fmt((complete or {}).get("unannotated_pct")), fmt((complete or {}).get("boundary_offset_px"))]
 
@@ -134,7 +135,8 @@ def main() -> None:
             seconds = time.perf_counter() - start
             out = tmp / f"evaluation-{name}"
             evaluation.evaluate_simulation(Job(
-                Files(**cropped, images=images, **real, reference=reference,
+                Files(**cropped, images=images, checks=[p.with_suffix(".json") for p in images],
+                      **real, reference=reference,
                       calibration=calibration),
                 Files(metrics=out / "metrics.json",
                       **{fig: out / f"{fig}.png" for fig in layout.EVAL_FIGURES}),
@@ -157,7 +159,7 @@ def main() -> None:
                     {"realism": reference["realism_train_vs_test"],
                      "downstream": reference["downstream_real"]}))
 
-    header = ["images", "NFE", "seconds", "fidelity F1", "KID", "hist W1", "spectrum",
+    header = ["images", "NFE", "seconds", "fidelity F1", "C2ST", "KID", "hist W1", "spectrum",
               "down F1@0.5", "down AP50:95", "unannotated %", "edge offset px"]
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
     print(f"{args.dataset}/{args.sim}: {count} sample(s), crop {args.crop}, device {args.device}")

@@ -30,6 +30,7 @@ rule evaluate_simulation:
         labels=sample_files(layout.LABELS),
         sketches=sample_files(layout.SKETCH),
         images=sample_files(layout.IMAGE),
+        checks=sample_files(layout.IMAGE_CHECK),
         index=index_files,
         h5=h5_files,
         masks=real_mask_files,

@@ -60,8 +60,10 @@ def test_same_seed_same_number_other_seed_other_draw():
     assert other["n_real"] == first["n_real"]
 
 
-def test_too_few_patches_say_why():
-    result, patches = c2st(texture(0, n=1, size=40), texture(1, n=1, size=40))
+def test_small_images_get_smaller_patches_and_too_few_say_why():
+    result, _ = c2st(texture(0, n=4, size=64), texture(1, n=4, size=64), C2STSettings(steps=5))
+    assert result["patch"] == 16 and result["n_real"] == 64   # 32 px would give 16 patches
+    result, patches = c2st(texture(0, n=1, size=20), texture(1, n=1, size=20))
     assert result["accuracy"] is None and "at least 5" in result["reason"] and patches == {}
 
 

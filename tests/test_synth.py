@@ -28,7 +28,8 @@ CPU = torch.device("cpu")
 SCHEDULE = NoiseSchedule.create("cosine", 1000)
 PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "overlap": 8,
           "batch": 4, "blur": 1.0, "clip": True, "seed": 0, "guard": {"enabled": False, "margin": 2.0, "sigma": 1.0},
-          "texture": False, "annotation_check": {"max_unannotated_pct": 2.0, "max_boundary_offset_px": 0.5}}
+          "texture": False,
+          "annotation_check": {"max_unannotated_pct": 2.0, "max_boundary_offset_px": 0.5, "redraws": 3}}
 
 
 def synthesize_job(folder, params=PARAMS, i=0, kind="nuclei") -> Job:
@@ -213,7 +214,7 @@ def test_device_choice(monkeypatch, caplog):
         pick_device("cuda")
 
 
-def test_annotation_check_flags_an_object_no_mask_holds(tmp_path, caplog):
+def test_annotation_check_flags_an_object_no_mask_holds():
     from helpers import discs
     from workflow_lib.simulate import get_kind
 
@@ -223,14 +224,67 @@ def test_annotation_check_flags_an_object_no_mask_holds(tmp_path, caplog):
     limits = PARAMS["annotation_check"]
     rng = np.random.default_rng(0)
     clean = (0.1 + 0.7 * (discs(centres, 8, (96, 96)) > 0) + rng.normal(0, 0.02, (96, 96)))[None]
-    job = synthesize_job(tmp_path)
-    assert not stages._annotation_check(job, nuclei, labels, clean.astype(np.float32), limits)["flagged"]
+    assert not stages._annotation_check(nuclei, labels, clean.astype(np.float32), limits)["flagged"]
     extra = (0.1 + 0.7 * (discs(centres + [(45, 48)], 8, (96, 96)) > 0)
              + rng.normal(0, 0.02, (96, 96)))[None]
-    with caplog.at_level("WARNING", logger="cellsynth"):
-        check = stages._annotation_check(job, nuclei, labels, extra.astype(np.float32), limits)
+    check = stages._annotation_check(nuclei, labels, extra.astype(np.float32), limits)
     assert check["flagged"] and check["unannotated_pct"] == 25.0
-    assert "in no mask" in caplog.text and "left out of exports" in caplog.text
+    assert "in no mask" in check["problems"][0]
+
+
+def _flag_first_draws(monkeypatch, flagged: int) -> list[np.ndarray]:
+    """The annotation check flags the first ``flagged`` draws and passes the others (an
+    untrained model's images would fail it); returns the drawn images."""
+    drawn = []
+
+    def flag(kind, labels, image, limits):
+        drawn.append(image.copy())
+        bad = len(drawn) <= flagged
+        return {"flagged": bad, "problems": [f"draw {len(drawn) - 1} flagged by the test"] if bad else []}
+
+    monkeypatch.setattr(stages, "_annotation_check", flag)
+    return drawn
+
+
+def _synthesis_inputs(folder) -> None:
+    save_model(folder / "m.pt", _net(), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    write_tiff(folder / "s.tif", _sketch((1, 1, 48, 48))[0], "CYX")
+    labels = np.zeros((1, 48, 48), np.uint16)
+    labels[0, 12:36, 12:36] = 1
+    write_tiff(folder / "l.tif", labels, "CYX")
+
+
+def test_a_flagged_image_is_redrawn_with_derived_seeds(tmp_path, monkeypatch, caplog):
+    """The first draw is flagged: the sample is drawn again from a seed of its own, delivered
+    unflagged, and its check JSON says what was redrawn and why; the same config draws the same
+    image again."""
+    _synthesis_inputs(tmp_path)
+    drawn = _flag_first_draws(monkeypatch, flagged=1)
+    stages.synthesize_image(synthesize_job(tmp_path, i=2))
+    out, _ = read_tiff(tmp_path / "o.tif")
+    check = json.loads((tmp_path / "o.json").read_text())
+    assert len(drawn) == 2 and not check["flagged"]
+    assert check["redrawn"] == [{"seeds": [0, 2], "problems": ["draw 0 flagged by the test"]}]
+    assert check["seeds"] == [0, 2, 2, 1]
+    np.testing.assert_array_equal(out, drawn[1][0])
+    assert np.abs(drawn[0] - drawn[1]).max() > 0.01   # new noise, same labels and sketch
+    drawn.clear()
+    stages.synthesize_image(synthesize_job(tmp_path, i=2))
+    np.testing.assert_array_equal(read_tiff(tmp_path / "o.tif")[0], out)
+
+
+def test_redraws_are_bounded_and_the_job_says_so(tmp_path, monkeypatch, caplog):
+    _synthesis_inputs(tmp_path)
+    drawn = _flag_first_draws(monkeypatch, flagged=99)
+    params = {**PARAMS, "annotation_check": {**PARAMS["annotation_check"], "redraws": 2}}
+    with caplog.at_level("WARNING", logger="cellsynth"):
+        stages.synthesize_image(synthesize_job(tmp_path, params=params))
+    check = json.loads((tmp_path / "o.json").read_text())
+    assert len(drawn) == 3 and check["flagged"] and len(check["redrawn"]) == 2
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "flagged after 3 draws" in warnings[0].getMessage()
+    assert "annotation_check.redraws: 2" in warnings[0].getMessage()
+    assert "left out of exports" in warnings[0].getMessage()
 
 
 def test_synthesize_stage_matches_the_real_texture(tmp_path, caplog):

@@ -82,6 +82,12 @@ class MeasureSettings:
     z_scale: float = 1.0
 
 
+def _ball(radius: int, ndim: int) -> np.ndarray:
+    """Disc (2D) or ball (3D) footprint of ``radius`` pixels."""
+    grid = np.indices((2 * radius + 1,) * ndim) - radius
+    return (grid**2).sum(0) <= radius**2
+
+
 def _cut_at_half_maximum(
     smooth: np.ndarray, mask: np.ndarray, bg: float, s: MeasureSettings
 ) -> np.ndarray:
@@ -94,9 +100,15 @@ def _cut_at_half_maximum(
     regions = watershed(-distance, markers, mask=mask).astype(np.int32)
     if n == 0:
         return regions
+    # The peak is taken where small bright spots are opened away: in nuclei with chromatin
+    # foci the spots, not the body, hold the 95th percentile, and half of it would cut the
+    # body into pieces. The opening is a quarter of the pieces' typical radius wide, so a
+    # smooth nucleus keeps its plateau.
+    radius = float(np.median(equivalent_radius(np.bincount(regions.ravel())[1:], regions.ndim)))
+    opened = ndimage.grey_opening(smooth, footprint=_ball(max(1, round(radius / 4)), smooth.ndim))
     peak = np.zeros(n + 1)
     peak[1:] = ndimage.labeled_comprehension(
-        smooth, regions, np.arange(1, n + 1), lambda v: np.percentile(v, 95), float, bg)
+        opened, regions, np.arange(1, n + 1), lambda v: np.percentile(v, 95), float, bg)
     labels = np.where(smooth >= bg + 0.5 * (peak[regions] - bg), regions, 0)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     small = sizes < s.min_size

@@ -32,6 +32,10 @@ from workflow_lib.evaluate.settings import C2STSettings
 
 #: Wilson interval's z for 95 %.
 Z95 = 1.959964
+#: Patches are halved while the smaller set gives fewer than this many per fold...
+ENOUGH_PER_FOLD = 10
+#: ...but never below this side (pixels).
+MIN_PATCH = 16
 
 
 def grid_patches(planes: Sequence[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,17 +144,19 @@ def c2st(
 ) -> tuple[dict, dict]:
     """Held-out accuracy of a classifier telling real from candidate 2D planes ``(Y, X)``.
 
-    Returns (``{accuracy, ci95, n_real, n_fake, patch, folds}``; or nulls with a ``reason``
+    Patches are ``s.patch`` pixels a side, halved (down to :data:`MIN_PATCH`) while the smaller
+    set gives fewer than :data:`ENOUGH_PER_FOLD` per fold. Returns (``{accuracy, ci95, n_real, n_fake, patch, folds}``; or nulls with a ``reason``
     when a set gives fewer than ``folds`` patches), and the figure data: the patches and their
     held-out probability of being candidates (``real``, ``fake``, ``p_real``, ``p_fake``).
     Same settings and inputs, same result.
     """
     size = patch_side(real, fake, largest=s.patch)
+    sets = [grid_patches(planes, size)[0] for planes in (real, fake)]
+    # Small images give few patches: smaller patches (down to MIN_PATCH) before too few.
+    while min(map(len, sets)) < ENOUGH_PER_FOLD * s.folds and size // 2 >= MIN_PATCH:
+        size //= 2
+        sets = [grid_patches(planes, size)[0] for planes in (real, fake)]
     rng = np.random.default_rng(s.seed)
-    sets = []
-    for planes in (real, fake):
-        tiles, _ = grid_patches(planes, size)
-        sets.append(tiles)
     n = min(len(sets[0]), len(sets[1]), s.max_patches)
     result = {"accuracy": None, "ci95": None, "n_real": n, "n_fake": n, "patch": size,
               "folds": s.folds}

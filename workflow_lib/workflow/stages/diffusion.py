@@ -50,6 +50,9 @@ _PREVIEW = {"sampler": "dpmpp", "steps": 20, "blur": 1.0, "clip": True}
 # The texture's noise is its own random stream of the sample's seed, so matching texture
 # leaves the diffusion's noise (and images made before it) as they were.
 _TEXTURE_STREAM = 1
+# Redraws of a flagged image: a stream of their own, apart from the first draw's and the
+# texture's.
+_REDRAW_STREAM = 2
 
 
 
@@ -211,7 +214,7 @@ def _edge_band(kind: Kind, objects: np.ndarray, guard) -> np.ndarray:
 
 def _draw(
     job: Job, net, meta: dict, device: torch.device, kind: Kind, sketch: np.ndarray,
-    batch: np.ndarray, labels: np.ndarray, real: dict, seed: tuple[int, int],
+    batch: np.ndarray, labels: np.ndarray, real: dict, seed: tuple[int, ...],
 ) -> tuple[np.ndarray, list[dict] | str | None]:
     """Sketch (T, C, *S) in [-1, 1], as network inputs ``batch`` (:func:`channel_batch`) ->
     (synthetic (T, C, *S) in [0, 1], texture record or None): SDEdit with the annotation guard,
@@ -237,7 +240,10 @@ def _draw(
 def synthesize_image(job: Job) -> None:
     """One sketch TIFF in [-1, 1] -> one synthetic image TIFF in [0, 1], same layout and axes.
 
-    Time series (T, C, ...) are T independent frames. Seeded by (synthesis seed, sample index).
+    Time series (T, C, ...) are T independent frames. Seeded by (synthesis seed, sample index);
+    an image the annotation check flags is drawn again with derived seeds, at most
+    ``annotation_check.redraws`` times (same labels and sketch: they stay paired), and its
+    check JSON lists the flagged draws (``redrawn``).
     """
     params = job.params.synthesis
     sketch_path = job.input.sketch
@@ -254,10 +260,27 @@ def synthesize_image(job: Job) -> None:
     labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
     guard = params["guard"]
     real = read_json(job.input.calibration) if guard["enabled"] or params["texture"] else {}
-    seed = (params["seed"], int(job.wildcards.i))
-    out, texture = _draw(job, net, meta, device, kind, sketch, batch, labels, real, seed)
-    image = out if has_time else out[0]
-    check = _annotation_check(job, kind, labels, image, params["annotation_check"])
+    limits = params["annotation_check"]
+    i = int(job.wildcards.i)
+    flagged_draws = []
+    for attempt in range(limits["redraws"] + 1):
+        seed = _draw_seed(params["seed"], i, attempt)
+        out, texture = _draw(job, net, meta, device, kind, sketch, batch, labels, real, seed)
+        image = out if has_time else out[0]
+        check = _annotation_check(kind, labels, image, limits)
+        if not check["flagged"]:
+            break
+        flagged_draws.append({"seeds": list(seed), "problems": check["problems"]})
+        log.info("%s: draw %d flagged (%s)", job.output.image, attempt, "; ".join(check["problems"]))
+    check["seeds"] = list(seed)
+    check["redrawn"] = flagged_draws[:-1] if check["flagged"] else flagged_draws
+    if check["flagged"]:
+        log.warning("%s: flagged after %d draws (synthesis.annotation_check.redraws: %d): %s; "
+                    "flagged in %s and left out of exports", job.output.image, attempt + 1,
+                    limits["redraws"], "; ".join(check["problems"]), job.output.check)
+    elif flagged_draws:
+        log.info("%s: draw %d passed the annotation check after %d flagged", job.output.image,
+                 attempt, len(flagged_draws))
     if texture is not None:
         check["texture"] = texture
     write_tiff(job.output.image, image, axes_for(ndim, time=has_time),
@@ -266,7 +289,7 @@ def synthesize_image(job: Job) -> None:
 
 
 def _match_texture(
-    job: Job, kind: Kind, out: np.ndarray, objects: np.ndarray, real: dict, seed: tuple[int, int],
+    job: Job, kind: Kind, out: np.ndarray, objects: np.ndarray, real: dict, seed: tuple[int, ...],
     model_channels: int,
 ) -> list[dict] | str:
     """Match ``out`` (T, C, *S; changed in place) frame by frame to the real images' pixel
@@ -285,7 +308,7 @@ def _match_texture(
                   "simulation's images are not drawn by a single-channel model or show no nuclei")
         log.info("texture not matched: %s", reason)
         return reason
-    rng = sample_rng(*seed, stream=_TEXTURE_STREAM)
+    rng = np.random.default_rng(np.random.SeedSequence([*seed, _TEXTURE_STREAM]))
     done = []
     for t in range(out.shape[0]):
         for c in channels:
@@ -295,11 +318,15 @@ def _match_texture(
     return done
 
 
-def _annotation_check(
-    job: Job, kind: Kind, labels: np.ndarray, image: np.ndarray, limits
-) -> dict:
+def _draw_seed(seed: int, i: int, attempt: int) -> tuple[int, ...]:
+    """Noise seeds of draw ``attempt`` of sample ``i``: the first draw keeps the sample's own
+    (seed, i); redraws of a flagged image get their own derived streams."""
+    return (seed, i) if attempt == 0 else (seed, i, _REDRAW_STREAM, attempt)
+
+
+def _annotation_check(kind: Kind, labels: np.ndarray, image: np.ndarray, limits) -> dict:
     """Completeness of this image against its labels (blob-like label channels); flagged when
-    over the limits, with a warning, so no such sample reaches a user silently."""
+    over the limits (``problems`` says how), so no such sample reaches a user silently."""
     blobs = [u for u in units(kind, labels, image) if u.method == BLOBS]
     if not blobs:
         return {"flagged": False, "reason": "no blob-like label channel: not checked"}
@@ -312,9 +339,6 @@ def _annotation_check(
     if offset is not None and abs(offset) > limits["max_boundary_offset_px"]:
         problems.append(f"its object edges lie {offset:+.2f} px from the mask edges "
                         f"(limit {limits['max_boundary_offset_px']} px)")
-    if problems:
-        log.warning("%s: %s; flagged in %s and left out of exports", job.output.image,
-                    "; ".join(problems), job.output.check)
     return {"flagged": bool(problems), "problems": problems, "limits": dict(limits), **scores}
 
 

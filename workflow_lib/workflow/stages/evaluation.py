@@ -55,6 +55,21 @@ def _structure(job: Job, kind, units, figure_path) -> dict:
             **distances}
 
 
+def _sample_checks(paths) -> dict:
+    """What the annotation check did to the evaluated samples: how many are delivered
+    (unflagged), which were redrawn and why, which stay flagged (left out of exports)."""
+    checks = [(Path(p).stem, read_json(p)) for p in paths]
+    return {
+        "evaluated": len(checks),
+        "delivered": sum(not c.get("flagged") for _, c in checks),
+        "redrawn": [{"sample": i, "flagged_draws": len(c["redrawn"]),
+                     "problems": [p for d in c["redrawn"] for p in d["problems"]]}
+                    for i, c in checks if c.get("redrawn")],
+        "flagged": [{"sample": i, "problems": c.get("problems", [])}
+                    for i, c in checks if c.get("flagged")],
+    }
+
+
 def evaluate_reference(job: Job) -> None:
     """Real-data downstream baseline (train -> tested-on splits) and their realism floor."""
     torch.set_num_threads(job.threads)
@@ -84,7 +99,8 @@ def evaluate_simulation(job: Job) -> None:
         kind, samples, _real_split(job, "train"), test, reference,
         evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
     )
-    metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim, **metrics}
+    metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim,
+               "samples": _sample_checks(job.input.checks), **metrics}
     out = job.output
     figures.save(figures.summary(metrics), out.summary)
     figures.save(
