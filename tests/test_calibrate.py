@@ -228,3 +228,42 @@ def test_find_nuclei_finds_a_dim_ball_beside_a_bright_one_in_3d():
     image = np.where(dim > 0, 0.25, np.where(bright > 0, 0.9, 0.05))
     image = ndimage.gaussian_filter(image, 1.0) + np.random.default_rng(0).normal(0, 0.02, image.shape)
     assert find_nuclei(image).max() == 2
+
+
+def test_nuclei_with_bright_chromatin_foci_are_found_whole():
+    """Large nuclei whose bright foci hold their 95th percentile: each nucleus is found whole
+    (the foci do not set its half maximum), at its rendered size and roundness."""
+    params = {"cells": [6, 6], "radius": [24, 28], "elongation": [1.2, 1.2], "min_distance": 60}
+    images, labels = [], []
+    for seed in range(3):
+        lab = simulated("nuclei", (256, 256), params, seed=seed).labels[0]
+        rng = np.random.default_rng(seed)
+        spots = np.zeros(lab.shape)
+        yy, xx = np.nonzero(lab)
+        pick = rng.choice(len(yy), 25 * int(lab.max()), replace=False)
+        spots[yy[pick], xx[pick]] = 1.0   # ~25 foci per nucleus, a tenth of its area
+        foci = ndimage.grey_dilation(spots, size=3) * (lab > 0)
+        img = ndimage.gaussian_filter(0.1 + 0.15 * (lab > 0) + 0.5 * foci, BLUR)
+        images.append(img + rng.normal(0, NOISE, img.shape))
+        labels.append(lab)
+    m = measure_nuclei(images, [None] * len(images))
+    radius = m["properties"]["radius"]["summary"]
+    true = np.median([np.sqrt(np.bincount(lab.ravel())[1:] / np.pi) for lab in labels])
+    assert radius["median"] == pytest.approx(true, rel=0.1)
+    assert radius["p10"] > 0.7 * true                 # no fragments among the nuclei
+    assert m["properties"]["elongation"]["summary"]["median"] < 1.4
+
+
+def test_typical_radius_is_that_of_a_typical_nucleus_pixel():
+    """Twenty fragments of 25 pixels beside three nuclei of radius 20: the typical radius (the
+    second search's depth rule and the foci opening use it) is the nuclei's, not a fragment's."""
+    from workflow_lib.calibrate.measure import _typical_radius
+
+    labels = np.zeros((200, 200), np.int32)
+    yy, xx = np.mgrid[:200, :200]
+    for k, (cy, cx) in enumerate([(40, 40), (40, 140), (140, 60)], start=1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= 20**2] = k
+    for k in range(20):
+        labels[180:185, 5 + 9 * k : 10 + 9 * k] = 4 + k
+    assert _typical_radius(labels) == pytest.approx(20, rel=0.05)
+    assert _typical_radius(np.zeros((5, 5), np.int32)) == 0.0

@@ -177,7 +177,9 @@ def test_model_pt_and_card_record_data_normalisation_versions_and_steps(tmp_path
     card = Path(job.output.card).read_text()
     for text in ("img0.h5, img1.h5", "steps: 4", "percentiles 1.0 -> 0, 99.8 -> 1",
                  "pixel size: [0.5, 0.25] um", f"cellsynth {meta['versions']['cellsynth']}",
-                 f"from: {job.output.model}", '"features": 4'):
+                 f"from: {job.output.model}", '"features": 4',
+                 "trained 4 steps; the method's budget on a GPU is 50000", "short budget",
+                 "realism.synthetic.c2st"):
         assert text in card, text
     assert not list(Path(job.output.model).parent.glob(".tmp-*"))  # written atomically
 

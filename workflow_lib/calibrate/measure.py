@@ -9,11 +9,15 @@ Objects are found without annotation (:func:`find_nuclei`) unless masks are give
    its regional maxima of depth ``h`` pixels (h-maxima, on the distance smoothed by 0.7
    pixels), so one seed per convex body.
 3. Each nucleus keeps its pixels at or above half its own maximum (95th percentile) over the
-   background: its outline is its edge in the image, for bright and dim nuclei alike.
+   background: its outline is its edge in the image, for bright and dim nuclei alike. The
+   maximum is read after a grey opening a quarter of the typical radius wide, so bright
+   chromatin foci do not count as the nucleus' brightness (half of theirs would cut the body
+   into pieces).
 4. Pieces smaller than ``min_size`` pixels (voxels) are dropped.
 5. A dim nucleus touching a bright one falls below the bright one's half maximum; the
    foreground left over is searched again (steps 2-4), keeping bodies at least half a typical
-   radius deep (not the rims around nuclei).
+   radius deep (not the rims around nuclei). The typical radius is that of the object a
+   typical object pixel belongs to (pixel-weighted median), so fragments do not shrink it.
 
 Per object (spatial ``(Y, X)`` or ``(Z, Y, X)`` arrays; lengths in physical pixels, i.e. Y/X
 pixels, with Z scaled by ``z_scale``):
@@ -82,6 +86,17 @@ class MeasureSettings:
     z_scale: float = 1.0
 
 
+def _typical_radius(labels: np.ndarray) -> float:
+    """Equivalent radius of the object a typical object pixel belongs to (the pixel-weighted
+    median): small fragments, many but of few pixels, do not make nuclei look small."""
+    sizes = np.bincount(labels.ravel())[1:]
+    sizes = np.sort(sizes[sizes > 0])
+    if not len(sizes):
+        return 0.0
+    half = np.searchsorted(np.cumsum(sizes), sizes.sum() / 2)
+    return float(equivalent_radius(sizes[half : half + 1], labels.ndim)[0])
+
+
 def _ball(radius: int, ndim: int) -> np.ndarray:
     """Disc (2D) or ball (3D) footprint of ``radius`` pixels."""
     grid = np.indices((2 * radius + 1,) * ndim) - radius
@@ -104,7 +119,7 @@ def _cut_at_half_maximum(
     # foci the spots, not the body, hold the 95th percentile, and half of it would cut the
     # body into pieces. The opening is a quarter of the pieces' typical radius wide, so a
     # smooth nucleus keeps its plateau.
-    radius = float(np.median(equivalent_radius(np.bincount(regions.ravel())[1:], regions.ndim)))
+    radius = _typical_radius(regions)
     opened = ndimage.grey_opening(smooth, footprint=_ball(max(1, round(radius / 4)), smooth.ndim))
     peak = np.zeros(n + 1)
     peak[1:] = ndimage.labeled_comprehension(
@@ -132,7 +147,7 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     # A dim nucleus touching a bright one falls below the bright one's half maximum: what is
     # left of the foreground is searched again, keeping bodies (not the rims around nuclei,
     # which are thinner than half a typical radius).
-    radius = float(np.median(equivalent_radius(np.bincount(labels.ravel())[1:], labels.ndim)))
+    radius = _typical_radius(labels)
     rest = low & (labels == 0)
     depth_left = ndimage.distance_transform_edt(rest)
     parts, n = ndimage.label(rest)

@@ -103,6 +103,10 @@ def _number(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+#: Training steps of the method's budget for a GPU (the schema's `train.steps` default).
+GPU_STEPS = 50000
+
+
 def model_card(meta: dict[str, Any], model_path: str) -> str:
     """A short Markdown model card of a model.pt (``meta`` as :func:`save_model` stores it):
     what data, config, steps, losses, versions, and how to reuse it."""
@@ -133,6 +137,18 @@ def model_card(meta: dict[str, Any], model_path: str) -> str:
         f"- versions: cellsynth {ver.get('cellsynth', 'unknown')}, "
         f"torch {ver.get('torch', 'unknown')}",
         f"- resume hash: {meta.get('hash')}",
+        "",
+        "## What the training budget buys",
+        f"- trained {meta.get('steps')} steps; the method's budget on a GPU is {GPU_STEPS} "
+        "(`train.steps`, the schema default)"
+        + (": a short budget, as on a CPU demo" if (meta.get("steps") or 0) < GPU_STEPS / 10 else ""),
+        "- whether the images pass for real is measured, not assumed: each simulation's "
+        "`evaluation/metrics.json` `realism.synthetic.c2st.accuracy` (0.5: a classifier cannot "
+        "tell synthetic from real patches; `realism.sketch.c2st`: the raw sketches; "
+        "`evaluation/reference.json` `realism_train_vs_test.c2st`: real against real, the floor)",
+        "- well above the floor (0.7 and more): raise `train.steps` (training continues from the "
+        "checkpoint) and compare; docs/models.md has what more steps bought on the demo, and "
+        "`realism.png` in the report shows the patches that give the images away",
         "",
         "## Config (`model:` block)",
         "```json",
