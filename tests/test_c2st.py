@@ -11,7 +11,7 @@ from workflow_lib.evaluate.settings import C2STSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-#: The default classifier on half its training budget: the tests' sets are small.
+#: The default classifier on two thirds of its training budget: the tests' sets are small.
 QUICK = C2STSettings(steps=100)
 
 
