@@ -23,16 +23,10 @@ from pathlib import Path
 
 import yaml
 
+from workflow_lib.evaluate.c2st import c2st_text
 from workflow_lib.workflow import layout
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _c2st(block: dict) -> str:
-    c = (block or {}).get("c2st") or {}
-    if c.get("accuracy") is None:
-        return "n/a"
-    return f"{c['accuracy']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}]"
 
 
 def main() -> None:
@@ -64,8 +58,8 @@ def main() -> None:
         shutil.copy(metrics, out / "metrics.json")
         m = json.loads(metrics.read_text())
         real, down = m["realism"], m["downstream"]
-        rows.append((steps, _c2st(real["synthetic"]), _c2st(real["sketch"]),
-                     _c2st(real.get("real_train_vs_test")),
+        rows.append((steps, c2st_text(real["synthetic"]), c2st_text(real["sketch"]),
+                     c2st_text(real.get("real_train_vs_test")),
                      f"{real['synthetic']['memorisation']['ratio']:.2f}",
                      "n/a" if down["synthetic"].get("f1") is None else f"{down['synthetic']['f1']:.2f}",
                      f"{seconds:.0f}"))

@@ -13,21 +13,21 @@ and prints the realism table (synthetic, sketch, real floor) per simulation.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import tifffile
-import yaml
 
+from workflow_lib.evaluate.c2st import c2st_text
 from workflow_lib.workflow import layout
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # bench/workdir.py, however this is loaded
+from workdir import arguments, run_workflow  # noqa: E402
+
 GRID = 4
 
 
@@ -68,38 +68,21 @@ def config(steps: int) -> dict:
     }}}
 
 
-def _c2st(block: dict) -> str:
-    c = block.get("c2st") or {}
-    if c.get("accuracy") is None:
-        return "n/a"
-    return f"{c['accuracy']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}]"
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workdir", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=500, help="diffusion training steps")
-    ap.add_argument("--cores", default="2")
-    args = ap.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     root = args.workdir
     write_data(root)
-    (root / "config.yaml").write_text(yaml.safe_dump(config(args.steps), sort_keys=False))
-    subprocess.run(
-        [sys.executable, "-m", "snakemake", "evaluate", "-s", str(REPO / "Snakefile"),
-         "--directory", str(root), "--cores", args.cores, "--configfile", str(root / "config.yaml")],
-        check=True,
-    )
-    ref = json.loads((root / layout.fill(layout.REFERENCE, dataset="nuclear")).read_text())
-    print(f"real floor (train vs tested on): C2ST {_c2st(ref['realism_train_vs_test'])}")
+    run_workflow(root, config(args.steps), args.cores)
+    print(f"real floor (train vs tested on): C2ST {c2st_text(ref['realism_train_vs_test'])}")
     print("simulation  C2ST synthetic        C2ST sketch           memorisation  unannotated %  "
-          "edge px  flagged")
+          "edge px  delivered  redrawn")
     for sim in config(args.steps)["datasets"]["nuclear"]["simulations"]:
         m = json.loads((root / layout.fill(layout.METRICS, dataset="nuclear", sim=sim)).read_text())
-        r, c = m["realism"], m["completeness"]["synthetic"]
+        r, c, n = m["realism"], m["completeness"]["synthetic"], m["samples"]
         mem = r["synthetic"]["memorisation"]["ratio"]
-        print(f"{sim:11s} {_c2st(r['synthetic']):21s} {_c2st(r['sketch']):21s} {mem:12.2f}"
+        print(f"{sim:11s} {c2st_text(r['synthetic']):21s} {c2st_text(r['sketch']):21s} {mem:12.2f}"
               f"  {c['unannotated_pct']:13.1f}  {c['boundary_offset_px']:+7.2f}"
-              f"  {m.get('flagged', 'n/a')}")
+              f"  {n['delivered']:4d} of {n['evaluated']:<3d} {len(n['redrawn']):6d}")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,15 @@ def c2st(
     return result, {"real": chosen[0], "fake": chosen[1], "p_real": prob[:n], "p_fake": prob[n:]}
 
 
+def c2st_text(block: dict | None) -> str:
+    """'0.62 [0.56, 0.68]': the ``c2st`` of a realism block (metrics.json), or 'n/a'."""
+    test = (block or {}).get("c2st") or {}
+    if test.get("accuracy") is None:
+        return "n/a"
+    low, high = test["ci95"]
+    return f"{test['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def _dense_patches(planes: Sequence[np.ndarray], size: int, stride: int) -> np.ndarray:
     """All ``size`` x ``size`` windows of 2D planes at ``stride`` -> ``(N, size * size)``."""
     out = []

@@ -16,7 +16,7 @@ import numpy as np
 
 from workflow_lib.dataset import RealImage
 from workflow_lib.evaluate import views
-from workflow_lib.evaluate.c2st import c2st, memorisation
+from workflow_lib.evaluate.c2st import c2st, c2st_text, memorisation
 from workflow_lib.evaluate.completeness import completeness
 from workflow_lib.evaluate.downstream import not_applicable, train_and_test
 from workflow_lib.evaluate.matching import instance_scores
@@ -65,14 +65,6 @@ def _memorisation(train, held_out, fake, s: EvaluationSettings) -> dict:
                         max_patches=s.c2st.max_patches, seed=s.realism_seed)
 
 
-def _c2st_text(block: Mapping[str, Any]) -> str:
-    test = block.get("c2st") or {}
-    if test.get("accuracy") is None:
-        return "n/a"
-    low, high = test["ci95"]
-    return f"{test['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
-
-
 def _completeness(images, labels, s: EvaluationSettings) -> dict[str, Any]:
     return completeness(images, labels, sigma=s.completeness_sigma, k=s.completeness_k,
                         min_size=s.completeness_min_size)
@@ -109,7 +101,7 @@ def evaluate_reference(
             s,
         )
         log.info("realism floor (C2ST, real train vs %s): %s", tested_on,
-                 _c2st_text(out["realism_train_vs_test"]))
+                 c2st_text(out["realism_train_vs_test"]))
     else:
         out["realism_train_vs_test"] = {"reason": f"the train split or {tested_on} is empty"}
     annotated_test = _annotated(test)
@@ -207,7 +199,7 @@ def evaluate_simulation(
                    "sketch": {"reason": f"{tested_on} is empty"}}
     log.info("realism (C2ST accuracy, 0.5 = real-like): synthetic %s, sketch %s; memorisation %s;"
              " KID synthetic %s, sketch %s",
-             _c2st_text(realism["synthetic"]), _c2st_text(realism["sketch"]),
+             c2st_text(realism["synthetic"]), c2st_text(realism["sketch"]),
              (realism["synthetic"].get("memorisation") or {}).get("ratio"),
              realism["synthetic"].get("kid"), realism["sketch"].get("kid"))
     realism["real_train_vs_test"] = reference.get("realism_train_vs_test")
