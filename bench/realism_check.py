@@ -73,6 +73,7 @@ def main() -> None:
     root = args.workdir
     write_data(root)
     run_workflow(root, config(args.steps), args.cores)
+    ref = json.loads((root / layout.fill(layout.REFERENCE, dataset="nuclear")).read_text())
     print(f"real floor (train vs tested on): C2ST {c2st_text(ref['realism_train_vs_test'])}")
     print("simulation  C2ST synthetic        C2ST sketch           memorisation  unannotated %  "
           "edge px  delivered  redrawn")

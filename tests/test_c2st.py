@@ -11,11 +11,11 @@ from workflow_lib.evaluate.settings import C2STSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-#: The default classifier on two thirds of its training budget: the tests' sets are small.
-QUICK = C2STSettings(steps=100)
+#: The default classifier.
+DEFAULT = C2STSettings()
 
 
-def texture(seed: int, n: int = 2, size: int = 128) -> list[np.ndarray]:
+def texture(seed: int, n: int = 4, size: int = 128) -> list[np.ndarray]:
     """Micrograph-like planes: blurred blobs of random brightness on a noisy background."""
     rng = np.random.default_rng(seed)
     planes = []
@@ -29,8 +29,8 @@ def texture(seed: int, n: int = 2, size: int = 128) -> list[np.ndarray]:
 
 
 def test_two_draws_of_one_texture_cannot_be_told_apart():
-    result, _ = c2st(texture(0), texture(1), QUICK)
-    assert result["n_real"] == result["n_fake"] == 32 and result["patch"] == 32
+    result, _ = c2st(texture(0), texture(1), DEFAULT)
+    assert result["n_real"] == result["n_fake"] == 64 and result["patch"] == 32
     assert 0.35 <= result["accuracy"] <= 0.65
     assert result["ci95"][0] <= 0.5 <= result["ci95"][1]
 
@@ -38,7 +38,7 @@ def test_two_draws_of_one_texture_cannot_be_told_apart():
 def test_a_blurred_copy_is_told_apart():
     real = texture(0)
     blurred = [ndi.gaussian_filter(p, 1.0) for p in texture(1)]
-    result, patches = c2st(real, blurred, QUICK)
+    result, patches = c2st(real, blurred, DEFAULT)
     assert result["accuracy"] >= 0.9 and result["ci95"][0] > 0.8
     # the held-out probabilities say which patches gave themselves away
     assert patches["p_fake"].mean() > 0.8 > 0.2 > patches["p_real"].mean()
@@ -48,7 +48,7 @@ def test_brightness_alone_cannot_decide():
     """Each patch is normalised to its own percentiles: a brighter copy is no tell."""
     real = texture(0)
     brighter = [0.2 + 1.5 * p for p in texture(1)]
-    assert 0.35 <= c2st(real, brighter, QUICK)[0]["accuracy"] <= 0.65
+    assert 0.35 <= c2st(real, brighter, DEFAULT)[0]["accuracy"] <= 0.65
 
 
 def test_same_seed_same_number_other_seed_other_draw():

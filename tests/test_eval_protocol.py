@@ -203,3 +203,19 @@ def test_protocol_without_real_masks_says_why(tmp_path):
     assert any("flattened" in note for note in metrics["notes"])
     figures.save(figures.summary(metrics), tmp_path / "summary.png")
     figures.save(figures.loss_curves(data["losses"]), tmp_path / "loss.png")
+
+
+def test_a_simulation_of_another_stain_is_not_compared_with_the_real_images():
+    """Membranes drawn for a nuclei data set: no realism or downstream score, a reason instead
+    (and no time spent on them)."""
+    train, test = real_set([1]), real_set([3])
+    reference, _ = evaluate_reference(train, test, True, FAST)
+    image, labels = toy_pair(9)
+    samples = [Sample(labels[None], np.zeros((1, 64, 64), np.float32), image[None])]
+    metrics, data = evaluate_simulation(get_kind("membranes"), samples, train, test, reference,
+                                        True, FAST, real_stain="nuclei")
+    for source in ("synthetic", "sketch"):
+        assert "show membranes, the real images nuclei" in metrics["realism"][source]["reason"]
+        assert metrics["downstream"][source]["f1"] is None
+        assert "show membranes" in metrics["downstream"][source]["reason"]
+    assert data["classified"] == {} and data["losses"] == {}

@@ -141,8 +141,13 @@ def evaluate_simulation(
     masks_given: bool,
     s: EvaluationSettings,
     tested_on: str = "the test split",
+    real_stain: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Annotation fidelity, realism and downstream scores of one simulation.
+
+    ``real_stain``: what the real images show (the calibration's stain); a simulation whose
+    downstream channel shows another stain gets no realism or downstream scores (a reason
+    instead: cells seen by their membranes are not comparable with nuclei).
 
     ``train``: the real training images (memorisation measures distances to them);
     ``test``: the real images tested on, named ``tested_on``; ``reference``:
@@ -184,7 +189,13 @@ def evaluate_simulation(
     synth_planes = [p for u in synth for p in slices_2d(u.image)]
     sketch_planes = [p for u in sketch for p in slices_2d(u.image)]
     classified: dict[str, Any] = {}
-    if real_planes:
+    shown = kind.stains[min(kind.downstream_channel, len(kind.stains) - 1)]
+    unlike = (None if real_stain is None or shown == real_stain else
+              f"this simulation's images show {shown}, the real images {real_stain} "
+              "(calibration.stain): nothing to compare with")
+    if unlike:
+        realism = {"synthetic": {"reason": unlike}, "sketch": {"reason": unlike}}
+    elif real_planes:
         realism = {}
         for name, planes in (("synthetic", synth_planes), ("sketch", sketch_planes)):
             realism[name], classified[name] = _realism(real_planes, planes, s)
@@ -207,7 +218,7 @@ def evaluate_simulation(
     realism["compared_with"] = f"real images of {tested_on}"
 
     losses: dict[str, list[float]] = {}
-    reason = _downstream_reason(test, masks_given, tested_on)
+    reason = unlike or _downstream_reason(test, masks_given, tested_on)
     downstream: dict[str, Any] = {"tested_on": f"real images of {tested_on} with a real mask"}
     for name, pairs in (("synthetic", synth), ("sketch", sketch)):
         if reason is not None:

@@ -33,7 +33,7 @@ class C2STSettings:
     patch: int = 32
     max_patches: int = 400
     folds: int = 5
-    steps: int = 150
+    steps: int = 75
     batch_size: int = 32
     lr: float = 3e-3
     width: int = 8

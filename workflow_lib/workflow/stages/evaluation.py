@@ -98,6 +98,7 @@ def evaluate_simulation(job: Job) -> None:
     metrics, data = protocol.evaluate_simulation(
         kind, samples, _real_split(job, "train"), test, reference,
         evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
+        real_stain=calibrated_stain(read_json(job.input.calibration)),
     )
     metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim,
                "samples": _sample_checks(job.input.checks), **metrics}
