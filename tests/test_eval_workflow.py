@@ -21,7 +21,7 @@ def tiny_config(real_masks):
     return config
 
 
-def make_inputs(root):
+def make_inputs(root) -> list[dict]:
     """4 real images + masks (2 train, 1 val, 1 test); stage outputs of one simulation as the
     other stages write them."""
     for k in range(4):
@@ -34,11 +34,17 @@ def make_inputs(root):
         write_tiff(sim / "labels" / f"{i}.tif", labels[None], "CYX")
         write_tiff(sim / "sketches" / f"{i}.tif", ((labels[None] > 0) * 1.5 - 1.0).astype(np.float32), "CYX")
         write_tiff(sim / "images" / f"{i}.tif", image[None], "CYX")
+    # the annotation checks: sample 1 was redrawn once, then passed
+    redrawn = [{"seeds": [0, 1], "problems": ["12.5 % of its objects are in no mask (limit 2.0 %)"]}]
+    for i, draws in enumerate(([], redrawn)):
+        (sim / "images" / f"{i}.json").write_text(json.dumps(
+            {"flagged": False, "problems": [], "redrawn": draws}))
+    return redrawn
 
 
 @pytest.mark.e2e
 def test_evaluate_stage_and_report(tmp_path):
-    make_inputs(tmp_path)
+    redrawn = make_inputs(tmp_path)
     # Only this stage's rules (and prepare) run; the stand-in simulation outputs are inputs.
     run_snakemake(tmp_path, tiny_config("masks/*.tif"), "evaluate",
                   "--allowed-rules", *EVAL_RULES)
@@ -51,8 +57,13 @@ def test_evaluate_stage_and_report(tmp_path):
     # test_splits [val, test]: every source is tested on both held-out images
     assert all(metrics["downstream"][source]["n_test"] == 2 for source in ("synthetic", "real"))
     assert metrics["downstream"]["tested_on"] == "real images of the val and test splits with a real mask"
-    for name in ("summary", "grid", "distributions", "segmenter_loss"):
+    for name in ("summary", "grid", "realism", "distributions", "segmenter_loss"):
         assert (out / f"{name}.png").stat().st_size > 1000
+    assert metrics["realism"]["synthetic"]["c2st"]["n_real"] > 0
+    assert metrics["realism"]["real_train_vs_test"]["c2st"]["accuracy"] is not None
+    assert metrics["samples"] == {
+        "evaluated": 2, "delivered": 2, "flagged": [],
+        "redrawn": [{"sample": "1", "flagged_draws": 1, "problems": redrawn[0]["problems"]}]}
     run_snakemake(tmp_path, tiny_config("masks/*.tif"), "evaluate", "--report", "report.html",
                   "--allowed-rules", *EVAL_RULES)
     html = (tmp_path / "report.html").read_text(errors="replace")
