@@ -13,20 +13,22 @@ and prints the realism table (synthetic, sketch, real floor) per simulation.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import tifffile
+import yaml
 
 from workflow_lib.evaluate.c2st import c2st_text
 from workflow_lib.workflow import layout
 
-sys.path.insert(0, str(Path(__file__).parent))  # bench/workdir.py, however this is loaded
-from workdir import arguments, run_workflow  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 GRID = 4
 
@@ -69,10 +71,19 @@ def config(steps: int) -> dict:
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=500, help="diffusion training steps")
+    ap.add_argument("--cores", default="2")
+    args = ap.parse_args()
     root = args.workdir
     write_data(root)
-    run_workflow(root, config(args.steps), args.cores)
+    (root / "config.yaml").write_text(yaml.safe_dump(config(args.steps), sort_keys=False))
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "evaluate", "-s", str(REPO / "Snakefile"),
+         "--directory", str(root), "--cores", args.cores, "--configfile", str(root / "config.yaml")],
+        check=True,
+    )
     ref = json.loads((root / layout.fill(layout.REFERENCE, dataset="nuclear")).read_text())
     print(f"real floor (train vs tested on): C2ST {c2st_text(ref['realism_train_vs_test'])}")
     print("simulation  C2ST synthetic        C2ST sketch           memorisation  unannotated %  "

@@ -16,18 +16,20 @@ independent: read the scores as a check of the pipeline, not as a benchmark of t
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import tifffile
+import yaml
 
 from workflow_lib.dataset import split_names
 from workflow_lib.workflow import layout
 
-sys.path.insert(0, str(Path(__file__).parent))  # bench/workdir.py, however this is loaded
-from workdir import arguments, run_workflow  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SLICE_STEP = 3
 SPLIT = {"val": 0.1, "test": 0.3, "seed": 0}
@@ -78,10 +80,19 @@ def config(steps: int) -> dict:
 
 
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=500, help="diffusion training steps")
+    ap.add_argument("--cores", default="2")
+    args = ap.parse_args()
     root = args.workdir
     write_data(root)
-    run_workflow(root, config(args.steps), args.cores)
+    (root / "config.yaml").write_text(yaml.safe_dump(config(args.steps), sort_keys=False))
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "evaluate", "-s", str(REPO / "Snakefile"),
+         "--directory", str(root), "--cores", args.cores, "--configfile", str(root / "config.yaml")],
+        check=True,
+    )
     print("simulation   unannotated %  missed %  edge px   downstream F1 (synthetic / real)")
     for sim in sorted(config(args.steps)["datasets"]["slices"]["simulations"]):
         m = json.loads((root / layout.fill(layout.METRICS, dataset="slices", sim=sim)).read_text())
