@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from workflow_lib.evaluate.c2st import c2st, grid_patches, memorisation, normalise_patches, wilson_interval
+from workflow_lib.evaluate.c2st import c2st, memorisation, normalise_patches, wilson_interval
+from workflow_lib.evaluate.realism import patches
 from workflow_lib.evaluate.settings import C2STSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -67,11 +68,10 @@ def test_small_images_get_smaller_patches_and_too_few_say_why():
     assert result["accuracy"] is None and "at least 5" in result["reason"] and patches == {}
 
 
-def test_grid_patches_and_normalisation():
+def test_patches_are_normalised_each_to_its_own_percentiles():
     plane = np.arange(64 * 96, dtype=np.float32).reshape(64, 96)
-    tiles, origins = grid_patches([plane, plane[:20]], 32)
-    assert tiles.shape == (6, 32, 32) and origins[-1].tolist() == [0, 32, 64]
-    assert np.array_equal(tiles[4], plane[32:, 32:64])
+    tiles = patches([plane, plane[:20]], 32)   # the tiles KID uses too
+    assert tiles.shape == (6, 32, 32) and np.array_equal(tiles[4], plane[32:, 32:64])
     norm = normalise_patches(tiles)
     assert np.allclose(np.percentile(norm[0], [1, 99.8]), [0, 1], atol=1e-5)
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from workflow_lib.evaluate.realism import patch_size_for, patches
 from workflow_lib.evaluate.settings import C2STSettings
 
 #: Wilson interval's z for 95 %.
@@ -38,37 +39,12 @@ ENOUGH_PER_FOLD = 10
 MIN_PATCH = 16
 
 
-def grid_patches(planes: Sequence[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-overlapping ``size`` x ``size`` tiles of 2D planes.
-
-    Returns (tiles ``(N, size, size)`` float32, ``(N, 3)`` int origins: plane index, y, x).
-    A plane smaller than ``size`` gives none.
-    """
-    tiles, origins = [], []
-    for k, plane in enumerate(planes):
-        ny, nx = plane.shape[0] // size, plane.shape[1] // size
-        if not (ny and nx):
-            continue
-        grid = np.asarray(plane[: ny * size, : nx * size], np.float32)
-        tiles.append(grid.reshape(ny, size, nx, size).transpose(0, 2, 1, 3).reshape(-1, size, size))
-        yy, xx = np.meshgrid(np.arange(ny) * size, np.arange(nx) * size, indexing="ij")
-        origins.append(np.stack([np.full(yy.size, k), yy.ravel(), xx.ravel()], axis=1))
-    if not tiles:
-        return np.zeros((0, size, size), np.float32), np.zeros((0, 3), int)
-    return np.concatenate(tiles), np.concatenate(origins)
-
-
-def normalise_patches(patches: np.ndarray, lower: float = 1.0, upper: float = 99.8) -> np.ndarray:
+def normalise_patches(tiles: np.ndarray, lower: float = 1.0, upper: float = 99.8) -> np.ndarray:
     """Each patch ``(N, H, W)`` mapped so its ``lower``/``upper`` percentiles become 0 and 1."""
-    flat = patches.reshape(len(patches), -1)
+    flat = tiles.reshape(len(tiles), -1)
     lo, hi = np.percentile(flat, [lower, upper], axis=1)
     scale = np.maximum(hi - lo, 1e-6)
-    return ((patches - lo[:, None, None]) / scale[:, None, None]).astype(np.float32)
-
-
-def patch_side(*plane_sets: Sequence[np.ndarray], largest: int) -> int:
-    """Largest side <= ``largest`` that fits into every plane of every set."""
-    return int(min(largest, *(min(p.shape) for planes in plane_sets for p in planes)))
+    return ((tiles - lo[:, None, None]) / scale[:, None, None]).astype(np.float32)
 
 
 def _classifier(width: int) -> nn.Module:
@@ -150,12 +126,12 @@ def c2st(
     held-out probability of being candidates (``real``, ``fake``, ``p_real``, ``p_fake``).
     Same settings and inputs, same result.
     """
-    size = patch_side(real, fake, largest=s.patch)
-    sets = [grid_patches(planes, size)[0] for planes in (real, fake)]
+    size = patch_size_for(real, fake, largest=s.patch)
+    sets = [patches(planes, size) for planes in (real, fake)]
     # Small images give few patches: smaller patches (down to MIN_PATCH) before too few.
     while min(map(len, sets)) < ENOUGH_PER_FOLD * s.folds and size // 2 >= MIN_PATCH:
         size //= 2
-        sets = [grid_patches(planes, size)[0] for planes in (real, fake)]
+        sets = [patches(planes, size) for planes in (real, fake)]
     rng = np.random.default_rng(s.seed)
     n = min(len(sets[0]), len(sets[1]), s.max_patches)
     result = {"accuracy": None, "ci95": None, "n_real": n, "n_fake": n, "patch": size,
@@ -234,14 +210,14 @@ def memorisation(
     real_median, patch, n_fake, n_real, n_train}``: ratio 1 = as novel as new real data,
     0 = copies; nulls with a ``reason`` when a set gives no patch.
     """
-    size = patch_side(train, held_out, fake, largest=patch)
+    size = patch_size_for(train, held_out, fake, largest=patch)
     rng = np.random.default_rng(seed)
     reference = _dense_patches(train, size, stride)
     if len(reference) > max_reference:
         reference = reference[np.sort(rng.choice(len(reference), max_reference, replace=False))]
     queries = []
     for planes in (fake, held_out):
-        tiles = grid_patches(planes, size)[0].reshape(-1, size * size)
+        tiles = patches(planes, size).reshape(-1, size * size)
         if len(tiles) > max_patches:
             tiles = tiles[np.sort(rng.choice(len(tiles), max_patches, replace=False))]
         queries.append(tiles)
