@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from workflow_lib.device import autocast_dtype, pick_device
 from workflow_lib.diffusion.samplers import network_evaluations
 from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.settings import SamplingSettings
 from workflow_lib.diffusion.synthesis import synthesize
 from workflow_lib.diffusion.tiling import TiledDenoiser
 from workflow_lib.diffusion.unet import UNet
@@ -98,8 +99,9 @@ def synthesis_row(net, schedule, shape, tile, args, device) -> dict:
     }
     if args.full:
         sketch = np.random.default_rng(0).uniform(-1, 1, (1, 1, *shape)).astype(np.float32)
-        params = {"t_start": 400, "sampler": args.sampler, "steps": args.steps, "tile": tile,
-                  "overlap": args.overlap, "batch": args.batch, "blur": 1.0, "clip": True}
+        params = SamplingSettings(t_start=400, sampler=args.sampler, steps=args.steps,
+                                  tile=tuple(tile), overlap=args.overlap, batch=args.batch,
+                                  blur=1.0, clip=True)
         sync(device)
         t0 = time.perf_counter()
         synthesize(sketch, net, schedule, params, device)

@@ -7,8 +7,8 @@
 #   bash bench/device_check.sh OUT [WHEELS]
 # OUT receives the tables, the run's logs and metrics (as one tarball). WHEELS: a folder of wheels
 # for what the node lacks (snakemake, jsonschema, stardist), for nodes without a package index.
-# It needs about 9 minutes on an H100 (the benchmark ~2.5, the 121-job demo ~7, dominated by 33
-# synthesize_image jobs that --resources gpu=1 runs one after the other): give it 10.
+# It needs about 8 minutes on an H100 (the benchmark ~2.5, the demo: 39 jobs, 7 of them
+# synthesis chunks that --resources gpu=1 runs one after the other): give it 10.
 set -uo pipefail
 out=${1:?usage: device_check.sh OUT [WHEELS]}
 wheels=${2:-}

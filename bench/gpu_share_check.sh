@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Do synthesize_image jobs gain from sharing one GPU? Each job of the default config spends
+# Do synthesize_chunk jobs gain from sharing one GPU? Each job of the default config spends
 # ~7 s on an H100, of which 0.1 s is network calls (docs/performance.md), and needs ~0.2 GiB, so
 # --resources gpu=1 leaves the card idle most of the time.
 # Usage, in the repository root of a GPU node:
@@ -15,14 +15,14 @@ source bench/node_setup.sh
 
 cores=$(nproc)
 date; echo "== the default config up to its synthesized images (gpu=1)"
-timeout 200 snakemake all --until synthesize_image --cores "$cores" --resources gpu=1 --quiet rules
+timeout 200 snakemake all --until synthesize_chunk --cores "$cores" --resources gpu=1 --quiet rules
 echo "prepared: exit $?"
 for share in 1 4; do
-    date; echo "== 33 synthesize_image jobs, --resources gpu=$share"
+    date; echo "== 7 synthesize_chunk jobs, --resources gpu=$share"
     nvidia-smi --query-gpu=memory.used --format=csv,noheader -lms 500 > "$out/memory_gpu$share.txt" &
     watch=$!
     start=$(date +%s.%N)
-    timeout 300 snakemake all --until synthesize_image --forcerun synthesize_image \
+    timeout 300 snakemake all --until synthesize_chunk --forcerun synthesize_chunk \
         --cores "$cores" --resources gpu=$share --quiet rules
     status=$?
     kill $watch

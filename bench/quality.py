@@ -28,12 +28,15 @@ import numpy as np
 import yaml
 from snakemake.utils import validate
 
+from workflow_lib.device import pick_device
+from workflow_lib.diffusion.pipeline import SynthesisPipeline
 from workflow_lib.diffusion.samplers import network_evaluations
-from workflow_lib.io import axes_for, read_tiff, write_tiff
+from workflow_lib.diffusion.synthesis import to_layout
+from workflow_lib.io import axes_for, read_tiff, write_json, write_tiff
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import inputs, layout
-from workflow_lib.workflow.stages import diffusion, evaluation
+from workflow_lib.workflow.stages import evaluation
 from workflow_lib.workflow.runner import Files, Job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,28 +123,32 @@ def main() -> None:
                 write_tiff(tmp / stage / f"{i}.tif", array, axes)
         cropped = {stage: [tmp / stage / f"{i}.tif" for i in range(count)]
                    for stage in ("labels", "sketches")}
+        real_measurements = (json.loads(Path(calibration).read_text())
+                             if Path(calibration).exists() else None)
         for name, params in samplers:
             images = [tmp / name / f"{i}.tif" for i in range(count)]
             start = time.perf_counter()
+            # the pipeline the synthesize stage uses, built once, as a chunk job does
+            pipeline = SynthesisPipeline.from_file(
+                model, cfg.synthesis_settings(params), kind, pick_device(args.device),
+                real_measurements)
             for i in range(count):
-                diffusion.synthesize_image(Job(
-                    Files(model=model, sketch=cropped["sketches"][i],
-                          labels=cropped["labels"][i], calibration=calibration),
-                    Files(image=images[i], check=images[i].with_suffix(".json")),
-                    SimpleNamespace(synthesis=params, kind=kind.name, device=args.device,
-                                    require_gpu=False),
-                    SimpleNamespace(i=str(i)), threads=2,
-                ))
+                sketch, has_time = to_layout(read_tiff(cropped["sketches"][i])[0], axes, ndim)
+                drawn = pipeline.sample(sketch, read_tiff(cropped["labels"][i], axes=axes)[0],
+                                        (params["seed"], i), str(images[i]))
+                write_tiff(images[i], drawn.image, axes)
+                write_json(images[i].with_suffix(".json"), drawn.report)
             seconds = time.perf_counter() - start
             out = tmp / f"evaluation-{name}"
             evaluation.evaluate_simulation(Job(
-                Files(**cropped, images=images, checks=[p.with_suffix(".json") for p in images],
-                      **real, reference=reference,
-                      calibration=calibration),
+                Files(**real, reference=reference, calibration=calibration),
                 Files(metrics=out / "metrics.json",
                       **{fig: out / f"{fig}.png" for fig in layout.EVAL_FIGURES}),
                 SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=eval_config,
-                                calibration=ds["calibration"]),
+                                calibration=ds["calibration"],
+                                samples={"labels": cropped["labels"], "sketches": cropped["sketches"],
+                                         "images": images,
+                                         "checks": [p.with_suffix(".json") for p in images]}),
                 wildcards, threads=2,
             ))
             metrics = json.loads((out / "metrics.json").read_text())

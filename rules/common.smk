@@ -1,5 +1,6 @@
 import copy
 import functools
+import math
 import os
 import sys
 
@@ -10,7 +11,7 @@ from workflow_lib.errors import ConfigError
 from workflow_lib.export import FORMATS as EXPORT_FORMATS
 from workflow_lib.simulate import NUCLEUS_STAIN
 from workflow_lib.workflow import config as cfg
-from workflow_lib.workflow import inputs, layout, models
+from workflow_lib.workflow import chunks, inputs, layout, models
 
 
 # The embedded default config is the demo; a user's --configfile replaces it instead of
@@ -43,6 +44,7 @@ wildcard_constraints:
     image=r"[^/]+",
     sim=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     i=r"\d+",
+    chunk=r"\d+-\d+",
     format="|".join(EXPORT_FORMATS),
 
 
@@ -146,10 +148,9 @@ def synthesis_calibration(wildcards):
     return {"calibration": layout.fill(layout.CALIBRATION, dataset=wildcards.dataset)}
 
 
-def simulation_mask(wildcards):
-    """Kind `masks` reads mask file i mod n of the sorted glob params.masks; others read none.
-
-    A mask of an image the evaluation tests on (evaluation.test_splits) is refused.
+def simulation_masks(wildcards):
+    """Kind `masks` reads mask file i mod n of the sorted glob params.masks for sample i; others
+    read none. A mask of an image the evaluation tests on (evaluation.test_splits) is refused.
     """
     source = cfg.mask_glob(wildcards.dataset, wildcards.sim, sim_config(wildcards))
     if source is None:
@@ -161,7 +162,45 @@ def simulation_mask(wildcards):
         splits = split_names(names, split["val"], split["test"], split["seed"])
         tested_on = {n: s for s in ds["evaluation"]["test_splits"] for n in splits[s]}
         cfg.check_no_test_masks(wildcards.dataset, wildcards.sim, files, tested_on)
-    return {"mask": files[int(wildcards.i) % len(files)]}
+    return {"masks": [files[i % len(files)] for i in chunks.samples(wildcards.chunk)]}
+
+
+def chunk_of(template):
+    """Rule input: ``template`` (layout.SIMULATED, ...) of the job's own chunk."""
+    return lambda wc: layout.fill(template, dataset=wc.dataset, sim=wc.sim, chunk=wc.chunk)
+
+
+def chunk_paths(stage):
+    """Rule param: the files of the chunk's samples, by name: what a chunk job of ``stage``
+    reads and writes (layout.STAGE_FILES), and ``stale``, what it removes first."""
+    names = {layout.LABELS: "labels", layout.LABELS_META: "meta", layout.TRACKS: "tracks",
+             layout.SKETCH: "sketch", layout.ANNOTATIONS: "annotations",
+             layout.PREVIEW: "preview", layout.IMAGE: "image", layout.IMAGE_CHECK: "check"}
+
+    def paths(wc):
+        samples = chunks.samples(wc.chunk)
+        out = {name: layout.sample_files(template, wc.dataset, wc.sim, samples)
+               for template, name in names.items()}
+        out["stale"] = layout.stale_files(stage, wc.dataset, wc.sim, samples)
+        return out
+
+    return paths
+
+
+def simulation_chunk_files(template, wildcards, n=None):
+    """``template`` of every chunk of the job's simulation (of those holding samples < n)."""
+    names = chunks.simulation_chunks(config, wildcards.dataset, wildcards.sim)
+    if n is not None:
+        names = chunks.covering(names, n)
+    return [layout.fill(template, dataset=wildcards.dataset, sim=wildcards.sim, chunk=c)
+            for c in names]
+
+
+def synthesis_runtime(wildcards):
+    """Minutes a synthesis chunk job may take (SLURM): 4x the estimate, at least 10."""
+    ds, sim = dataset_config(wildcards), sim_config(wildcards)
+    per_sample = chunks.seconds_per_sample(ds, sim, chunks.gpu_expected(config["device"]))
+    return max(10, math.ceil(4 * per_sample * len(chunks.samples(wildcards.chunk)) / 60))
 
 
 def dataset_samples(wildcards, template):
@@ -174,6 +213,15 @@ def dataset_samples(wildcards, template):
     ]
 
 
+def dataset_chunks(wildcards):
+    """Rule input: every synthesis chunk of every simulation of the job's data set."""
+    return [
+        path
+        for sim in dataset_config(wildcards)["simulations"]
+        for path in layout.chunk_files(layout.SYNTHESIZED, config, wildcards.dataset, sim)
+    ]
+
+
 def evaluated_samples(wildcards):
     """How many samples of the job's simulation the evaluation reads (evaluation.max_samples)."""
     return min(
@@ -183,5 +231,17 @@ def evaluated_samples(wildcards):
 
 
 def sample_files(template):
-    """Rule input: ``template`` for every evaluated sample of the job's simulation."""
+    """Rule param: ``template`` for every evaluated sample of the job's simulation."""
     return lambda wc: layout.sample_files(template, wc.dataset, wc.sim, evaluated_samples(wc))
+
+
+def evaluated_megabytes(wildcards):
+    """What the evaluated samples take in memory: labels, sketch and image of every channel
+    (at most 10 bytes a pixel, two label channels)."""
+    sim = sim_config(wildcards)
+    return math.ceil(evaluated_samples(wildcards) * math.prod(sim["shape"]) * 20 / 1e6)
+
+
+def evaluated_chunks(wildcards):
+    """Rule input: the synthesis chunks holding the evaluated samples."""
+    return simulation_chunk_files(layout.SYNTHESIZED, wildcards, evaluated_samples(wildcards))

@@ -13,7 +13,12 @@ rule evaluate_reference:
         layout.REFERENCE,
     params:
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
+        device=config["device"],
+        require_gpu=config["require_gpu"],
     threads: 2
+    resources:
+        # the real-trained segmenters train there
+        gpu=1,
     log:
         "logs/{dataset}/evaluate_reference.log",
     benchmark:
@@ -27,10 +32,8 @@ rule evaluate_reference:
 rule evaluate_simulation:
     """One simulation -> metrics.json (fidelity, realism, downstream) and report figures."""
     input:
-        labels=sample_files(layout.LABELS),
-        sketches=sample_files(layout.SKETCH),
-        images=sample_files(layout.IMAGE),
-        checks=sample_files(layout.IMAGE_CHECK),
+        # the chunks of the evaluated samples; their files are params.samples
+        chunks=evaluated_chunks,
         index=index_files,
         h5=h5_files,
         masks=real_mask_files,
@@ -55,14 +58,23 @@ rule evaluate_simulation:
             for name in layout.EVAL_FIGURES
         },
     params:
+        samples=lambda wc: {
+            name: sample_files(template)(wc)
+            for name, template in (("labels", layout.LABELS), ("sketches", layout.SKETCH),
+                                   ("images", layout.IMAGE), ("checks", layout.IMAGE_CHECK))
+        },
         kind=lambda wc: sim_config(wc)["kind"],
         ndim=lambda wc: dataset_config(wc)["ndim"],
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
         calibration=lambda wc: dataset_config(wc)["calibration"],
+        device=config["device"],
+        require_gpu=config["require_gpu"],
     threads: 2
     resources:
+        # the realism classifier and the segmenters train there
+        gpu=1,
         # every sample is held in memory; the time grows with the samples and segmenters
-        mem_mb=lambda wc, input: 2000 + 6 * int(input.size_mb),
+        mem_mb=lambda wc, input: 2000 + 6 * (int(input.size_mb) + evaluated_megabytes(wc)),
         runtime=lambda wc: 10 + 2 * evaluated_samples(wc),
     log:
         "logs/{dataset}/{sim}/evaluate.log",

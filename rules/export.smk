@@ -1,13 +1,16 @@
 rule export_dataset:
     """Every synthetic pair of a data set -> one training tool's folder layout."""
     input:
-        labels=lambda wc: dataset_samples(wc, layout.LABELS),
-        images=lambda wc: dataset_samples(wc, layout.IMAGE),
-        meta=lambda wc: dataset_samples(wc, layout.LABELS_META),
-        checks=lambda wc: dataset_samples(wc, layout.IMAGE_CHECK),
+        # every synthesis chunk of the data set; their files are params.files
+        dataset_chunks,
     output:
         directory(layout.EXPORT),
     params:
+        files=lambda wc: {
+            name: dataset_samples(wc, template)
+            for name, template in (("labels", layout.LABELS), ("images", layout.IMAGE),
+                                   ("meta", layout.LABELS_META), ("checks", layout.IMAGE_CHECK))
+        },
         samples=lambda wc: [
             [sim, i, cfg["kind"]]
             for sim, cfg in dataset_config(wc)["simulations"].items()

@@ -1,11 +1,11 @@
-rule simulate_sample:
-    """One simulated instance label image: uint16, ids 1..N, (C, [Z,] Y, X) or (T, C, [Z,] Y, X)."""
+rule simulate_chunk:
+    """A chunk of simulated instance label images: uint16, ids 1..N, (C, [Z,] Y, X) or
+    (T, C, [Z,] Y, X), each with its metadata JSON (and CTC res_track.txt for time series)."""
     input:
-        unpack(simulation_mask),
+        unpack(simulation_masks),
         unpack(calibration_of),
     output:
-        labels=layout.LABELS,
-        meta=layout.LABELS_META,
+        layout.SIMULATED,
     params:
         kind=lambda wc: sim_config(wc)["kind"],
         shape=lambda wc: sim_config(wc)["shape"],
@@ -16,28 +16,15 @@ rule simulate_sample:
         # its first image's metadata, read here once per run; sketches, images and exports
         # take it from the labels
         pixel_size=lambda wc: cfg.pixel_size_um(dataset_config(wc), images_of(wc.dataset)),
+        files=chunk_paths("simulate"),
     log:
-        "logs/{dataset}/{sim}/simulate/{i}.log",
+        "logs/{dataset}/{sim}/simulate/{chunk}.log",
     benchmark:
-        "benchmarks/{dataset}/{sim}/simulate/{i}.tsv"
+        "benchmarks/{dataset}/{sim}/simulate/{chunk}.tsv"
     conda:
         "../envs/simulate.yaml"
     script:
         "../scripts/simulate.py"
-
-
-rule export_tracks:
-    """Cell Tracking Challenge res_track.txt (L B E P per track) of a time series sample."""
-    input:
-        layout.LABELS_META,
-    output:
-        layout.TRACKS,
-    log:
-        "logs/{dataset}/{sim}/tracks/{i}.log",
-    conda:
-        "../envs/simulate.yaml"
-    script:
-        "../scripts/tracks.py"
 
 
 rule simulate:

@@ -1,27 +1,21 @@
-rule sketch_sample:
-    """Labels -> sketch in [-1, 1], HDF5 (sketch, instance, boundary, distance), PNG preview."""
+rule sketch_chunk:
+    """A chunk of labels -> sketches in [-1, 1], HDF5 (sketch, instance, boundary, distance),
+    PNG previews."""
     input:
         unpack(sketch_calibration),
-        labels=layout.LABELS,
-        meta=layout.LABELS_META,
+        labels=chunk_of(layout.SIMULATED),
     output:
-        sketch=layout.SKETCH,
-        h5=layout.ANNOTATIONS,
-        preview=report(
-            layout.PREVIEW,
-            category="Simulation",
-            subcategory="{dataset}",
-            labels={"simulation": "{sim}", "sample": "{i}"},
-        ),
+        layout.SKETCHED,
     params:
         sketch=lambda wc: sim_config(wc)["sketch"],
         seed=lambda wc: sim_config(wc)["seed"],
         calibrate=lambda wc: sim_config(wc)["calibrate"],
         sketch_explicit=lambda wc: SKETCH_EXPLICIT[wc.dataset][wc.sim],
+        files=chunk_paths("sketch"),
     log:
-        "logs/{dataset}/{sim}/sketch/{i}.log",
+        "logs/{dataset}/{sim}/sketch/{chunk}.log",
     benchmark:
-        "benchmarks/{dataset}/{sim}/sketch/{i}.tsv"
+        "benchmarks/{dataset}/{sim}/sketch/{chunk}.tsv"
     conda:
         "../envs/simulate.yaml"
     script:

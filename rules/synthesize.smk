@@ -30,19 +30,19 @@ rule calibrate_edges:
         "../scripts/calibrate_edges.py"
 
 
-rule synthesize_image:
-    """One sketch -> one synthetic image (SDEdit, tiles blended at every step)."""
+rule synthesize_chunk:
+    """A chunk of sketches -> synthetic images (SDEdit, tiles blended at every step), each
+    checked against its labels; the model is loaded once per chunk."""
     input:
         unpack(synthesis_calibration),
         # the data set's own model, or the file its model.from names (no train_model job)
         model=lambda wc: layout.model_path(config, wc.dataset),
-        sketch=layout.SKETCH,
-        # the labels the sketch was made from: new labels rerun synthesis (and their sketch,
-        # even when a killed sketch job left it missing), so an image never outlives its labels
-        labels=layout.LABELS,
+        sketches=chunk_of(layout.SKETCHED),
+        # the labels the sketches were made from: new labels rerun synthesis (and their
+        # sketches), so an image never outlives its labels
+        labels=chunk_of(layout.SIMULATED),
     output:
-        image=layout.IMAGE,
-        check=layout.IMAGE_CHECK,
+        layout.SYNTHESIZED,
     params:
         synthesis=lambda wc: cfg.synthesis_params(dataset_config(wc), sim_config(wc)),
         # what the model must have been trained on (ndim, channels, normalize): checked on load
@@ -50,13 +50,15 @@ rule synthesize_image:
         kind=lambda wc: sim_config(wc)["kind"],
         device=config["device"],
         require_gpu=config["require_gpu"],
+        files=chunk_paths("synthesize"),
     threads: 2
     resources:
         gpu=1,
+        runtime=synthesis_runtime,
     log:
-        "logs/{dataset}/{sim}/synthesize/{i}.log",
+        "logs/{dataset}/{sim}/synthesize/{chunk}.log",
     benchmark:
-        "benchmarks/{dataset}/{sim}/synthesize/{i}.tsv"
+        "benchmarks/{dataset}/{sim}/synthesize/{chunk}.tsv"
     conda:
         "../envs/diffusion.yaml"
     script:

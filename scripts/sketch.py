@@ -1,8 +1,8 @@
-"""Rule sketch_sample: see workflow_lib.workflow.stages.simulation.sketch_sample."""
+"""Rule sketch_chunk: see workflow_lib.workflow.stages.simulation.sketch_chunk."""
 
 import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
 
 from workflow_lib.workflow.stages import simulation
 from workflow_lib.workflow.runner import run_script
 
-run_script(snakemake, simulation.sketch_sample)  # noqa: F821
+run_script(snakemake, simulation.sketch_chunk)  # noqa: F821

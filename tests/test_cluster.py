@@ -151,7 +151,7 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, built_pipelin
     # the tiny pipeline calibrates nothing, so it has no edge trial (its SLURM resources: the
     # dry-run of tests/test_profiles.py)
     gpu_rules = [rule for rule in GPU_RULES if rule != "calibrate_edges"]
-    assert {*gpu_rules, "convert_image", "index_dataset", "simulate_sample"} <= rules, rules
+    assert {*gpu_rules, "convert_image", "index_dataset", "simulate_chunk"} <= rules, rules
     for fields in jobs:
         comment = fields["Comment"]
         rule = _rule(comment)
@@ -166,7 +166,7 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm, tmp_path, built_pipelin
         logs = list((tmp_path / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob("*.log"))
         assert logs, f"no SLURM log of {rule}"
     # Each GPU job says which device it got.
-    for log in ("logs/a/train.log", "logs/a/sim/synthesize/0.log"):
+    for log in ("logs/a/train.log", "logs/a/sim/synthesize/0-0.log", "logs/a/sim/evaluate.log"):
         assert "torch.cuda.is_available()=" in (tmp_path / log).read_text(), log
 
     assert_same_outputs(ref_root, tmp_path, "a")

@@ -68,7 +68,7 @@ def test_calibrated_sketches_wait_for_the_edge_trial(tmp_path):
     """Even the tiny 4-step model follows its sketch's edges (t_start 8 of 20 steps)."""
     config = _calibrated_tiny(tmp_path)
     config["datasets"]["tiny"]["synthesis"]["annotation_check"]["max_boundary_offset_px"] = 0.0
-    run_snakemake(tmp_path, config, "results/tiny/sim/sketches/0.tif")
+    run_snakemake(tmp_path, config, "sketch")
     out = json.loads((tmp_path / "results/tiny/calibration/edges.json").read_text())
     # tolerance 0: a step toward the masks, refinements, and the trial nearest the masks wins
     trials = [(t["shift_px"], t["boundary_offset_px"]) for t in out["trials"]]
@@ -85,6 +85,6 @@ def test_calibrated_sketches_wait_for_the_edge_trial(tmp_path):
 @pytest.mark.e2e
 def test_an_explicit_edge_shift_needs_no_trial(tmp_path):
     config = _calibrated_tiny(tmp_path, edge_shift=0.0)
-    proc = run_snakemake(tmp_path, config, "-n", "results/tiny/sim/sketches/0.tif")
-    assert "sketch_sample" in proc.stdout and "calibrate_edges" not in proc.stdout
+    proc = run_snakemake(tmp_path, config, "-n", "sketch")
+    assert "sketch_chunk" in proc.stdout and "calibrate_edges" not in proc.stdout
     assert "train_model" not in proc.stdout

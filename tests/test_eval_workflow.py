@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import load_config, run_snakemake, toy_pair
+from helpers import load_config, run_snakemake, stand_in_chunk, toy_pair
 from workflow_lib.io import write_tiff
 
 EVAL_RULES = ["convert_image", "index_dataset", "calibrate_dataset", "evaluate_reference",
@@ -39,6 +39,7 @@ def make_inputs(root) -> list[dict]:
     for i, draws in enumerate(([], redrawn)):
         (sim / "images" / f"{i}.json").write_text(json.dumps(
             {"flagged": False, "problems": [], "redrawn": draws}))
+    stand_in_chunk(sim, 2, "simulate", "sketch", "synthesize")
     return redrawn
 
 

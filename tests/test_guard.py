@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from workflow_lib.diffusion.settings import SamplingSettings
 from workflow_lib.diffusion.guard import (
     GuardedDenoiser, ceiling, edge_band, guard_ceiling, keep_edges, local_mean,
 )
@@ -65,8 +66,8 @@ def test_synthesis_under_the_guard_respects_the_ceiling():
     net = UNet(2, 1, features=4).eval()
     sketch = np.where(disc_objects(), 0.5, -1.0).astype(np.float32)
     cap = ceiling(disc_objects(), -0.9, 1.0)
-    params = {"t_start": 300, "sampler": "dpmpp", "steps": 4, "tile": [48, 48], "overlap": 0,
-              "batch": 1, "blur": 1.0, "clip": True}
+    params = SamplingSettings(t_start=300, sampler="dpmpp", steps=4, tile=(48, 48), overlap=0,
+                              batch=1, blur=1.0, clip=True)
     out = synthesize(sketch, net, SCHEDULE, params, torch.device("cpu"), (0,), ceiling=cap)
     mean = local_mean(torch.from_numpy(out * 2 - 1), 1.0).numpy()
     assert np.all(mean[~disc_objects()] <= cap[~disc_objects()] + 2e-2)
@@ -109,8 +110,8 @@ def test_synthesis_with_edge_keeping_follows_the_sketch_at_mask_edges():
     objects = disc_objects()
     sketch = ndimage.gaussian_filter(np.where(objects, 0.5, -0.9), [0, 0, 1, 1]).astype(np.float32)
     cap = ceiling(objects, -0.8, 1.0)
-    params = {"t_start": 300, "sampler": "dpmpp", "steps": 4, "tile": [48, 48], "overlap": 0,
-              "batch": 1, "blur": 0.0, "clip": True}
+    params = SamplingSettings(t_start=300, sampler="dpmpp", steps=4, tile=(48, 48), overlap=0,
+                              batch=1, blur=0.0, clip=True)
     band = edge_band(objects, 2.0)
     near = band > 0.5
 

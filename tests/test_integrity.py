@@ -28,7 +28,7 @@ def test_new_labels_after_a_killed_sketch_job_get_their_own_image(pipeline_copy)
     sim = config["datasets"]["a"]["simulations"]["sim"]
     sim["shape"] = [1536, 1536]
     sim["params"] = {"cells": [300, 320], "radius": [5, 7]}
-    log = root / "logs/a/sim/sketch/0.log"
+    log = root / "logs/a/sim/sketch/0-0.log"
     started = log.stat().st_mtime if log.exists() else 0.0
     kill_snakemake_when(root, config, "synthesize",
                         ready=lambda: log.exists() and log.stat().st_mtime > started,
@@ -39,22 +39,35 @@ def test_new_labels_after_a_killed_sketch_job_get_their_own_image(pipeline_copy)
     assert _spatial(root / LABELS) == _spatial(root / SKETCH) == _spatial(root / IMAGE) == (1536, 1536)
 
 
-def test_new_labels_rebuild_a_missing_sketch_and_the_image(pipeline_copy):
-    """Deterministic form of the scenario: new labels, the sketch gone, the old image left."""
+def test_new_labels_take_the_old_sketch_and_image_away_until_both_are_redrawn(pipeline_copy):
+    """Deterministic form of the scenario: the simulate stage alone makes new labels; the old
+    sketch and image are gone with the old labels, never left beside the new ones."""
     root, config = pipeline_copy
     config["datasets"]["a"]["simulations"]["sim"]["shape"] = [64, 64]
-    run_snakemake(root, config, LABELS)
-    (root / SKETCH).unlink()
-    assert _spatial(root / IMAGE) == (48, 48)            # the old image of the old labels
+    assert _spatial(root / IMAGE) == (48, 48)
+    run_snakemake(root, config, "simulate")
+    assert _spatial(root / LABELS) == (64, 64)
+    assert not (root / SKETCH).exists() and not (root / IMAGE).exists()
     run_snakemake(root, config, "synthesize")
     assert _spatial(root / IMAGE) == _spatial(root / SKETCH) == (64, 64)
+
+
+def test_a_sample_file_deleted_by_hand_is_named_in_one_line(pipeline_copy):
+    """Snakemake tracks a chunk by its manifest: a sketch deleted by hand after its chunk was
+    made fails the synthesis job with the file and the command that redraws it."""
+    root, config = pipeline_copy
+    config["datasets"]["a"]["synthesis"]["t_start"] += 1      # synthesis reruns, the sketch not
+    (root / SKETCH).unlink()
+    proc = run_snakemake(root, config, "synthesize", check=False)
+    assert proc.returncode != 0
+    assert f"{SKETCH}: file not found" in proc.stdout and "--forcerun sketch_chunk" in proc.stdout
 
 
 def test_outputs_are_readable_by_the_group(pipeline_copy):
     root, config = pipeline_copy
     old = os.umask(0o022)
     try:
-        run_snakemake(root, config, "synthesize", "--forcerun", "simulate_sample", "convert_image")
+        run_snakemake(root, config, "synthesize", "--forcerun", "simulate_chunk", "convert_image")
     finally:
         os.umask(old)
     files = [p for p in (root / "results/a").rglob("*") if p.is_file()

@@ -268,6 +268,12 @@ def _dataset(**changes) -> dict:
     return config
 
 
+def _files() -> dict[str, list[str]]:
+    """The files param of a synthesis chunk of sample 0: s.tif, l.tif -> o.tif, o.json."""
+    return {"sketch": ["s.tif"], "labels": ["l.tif"], "image": ["o.tif"], "check": ["o.json"],
+            "stale": []}
+
+
 @pytest.mark.parametrize("saved, changes, key, problem", [
     ({"ndim": 3}, {}, "ndim", "2, but the model m.pt was trained on 3D data"),
     ({"channels": 2}, {}, "channels", "1 channel(s), but the model m.pt was trained on 2"),
@@ -288,13 +294,13 @@ def test_a_model_that_does_not_fit_is_refused_at_start_up_and_at_load_time(
     assert str(start_up.value).startswith(message), start_up.value
     # the synthesize job checks again (the file may not have existed at start-up)
     ds = config["datasets"]["b"]
-    job = Job(Files(model="m.pt", sketch="s.tif", labels="l.tif"),
-              Files(image="o.tif", check="o.json"),
+    job = Job(Files(model="m.pt", sketches="sketched.json", labels="simulated.json"),
+              Files("synthesized.json"),
               SimpleNamespace(synthesis=ds["synthesis"], model_fit=models.model_fit("b", ds),
-                              kind="nuclei", device="cpu", require_gpu=False),
-              SimpleNamespace(i="0", dataset="b"))
+                              kind="nuclei", device="cpu", require_gpu=False, files=_files()),
+              SimpleNamespace(chunk="0-0", dataset="b"))
     with pytest.raises(ConfigError) as load:
-        stages.synthesize_image(job)
+        stages.synthesize_chunk(job)
     assert str(load.value) == str(start_up.value)
 
 
@@ -308,13 +314,13 @@ def test_a_fitting_model_synthesises_and_an_old_one_only_warns(tmp_path, monkeyp
     write_tiff(tmp_path / "l.tif", np.zeros((1, 32, 32), np.uint16), "CYX")
     guard = {**ds["synthesis"]["guard"], "enabled": False}
     synthesis = {**cfg.synthesis_params(ds, {"calibrate": False}), "steps": 2, "guard": guard, "texture": False}
-    job = Job(Files(model="m.pt", sketch="s.tif", labels="l.tif"),
-              Files(image="o.tif", check="o.json"),
+    job = Job(Files(model="m.pt", sketches="sketched.json", labels="simulated.json"),
+              Files("synthesized.json"),
               SimpleNamespace(synthesis=synthesis, model_fit=models.model_fit("b", ds),
-                              kind="nuclei", device="cpu", require_gpu=False),
-              SimpleNamespace(i="0", dataset="b"))
+                              kind="nuclei", device="cpu", require_gpu=False, files=_files()),
+              SimpleNamespace(chunk="0-0", dataset="b"))
     with caplog.at_level(logging.WARNING, logger="cellsynth"):
-        stages.synthesize_image(job)
+        stages.synthesize_chunk(job)
     assert "records no normalisation" in caplog.text and "datasets.b.normalize" in caplog.text
     assert read_tiff(tmp_path / "o.tif")[0].shape == (32, 32)
 
@@ -384,9 +390,9 @@ def test_a_data_set_synthesises_with_another_data_sets_model(tmp_path):
     plan = planned_jobs(run_snakemake(tmp_path, config, "-n", "synthesize").stdout)
     keys = job_keys(plan)
     assert ("train_model", "a") in keys and ("train_model", "b") not in keys, keys
-    assert ("synthesize_image", "b") in keys, keys
+    assert ("synthesize_chunk", "b") in keys, keys
     run_snakemake(tmp_path, config, "synthesize", "--set-threads", "train_model=1",
-                  "synthesize_image=1")
+                  "synthesize_chunk=1")
     image, _ = read_tiff(tmp_path / "results/b/sim/images/0.tif")
     assert image.shape == (48, 48) and np.isfinite(image).all()
     assert not (tmp_path / "results/b/model").exists()

@@ -22,7 +22,7 @@ def test_3d_pipeline_end_to_end(tmp_path):
         tifffile.imwrite(tmp_path / f"raw/v{i}.tif", np.ascontiguousarray(vol), imagej=True,
                          metadata={"axes": "ZYX"})
     run_snakemake(tmp_path, load_config("pipeline_3d"), "all", "--set-threads", "train_model=1",
-                  "synthesize_image=1")
+                  "synthesize_chunk=1")
     for sim in ("nuclei", "tissue"):
         labels, _ = read_tiff(tmp_path / f"results/vol/{sim}/labels/0.tif", axes="CZYX")
         image, _ = read_tiff(tmp_path / f"results/vol/{sim}/images/0.tif", axes="CZYX")

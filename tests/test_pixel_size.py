@@ -5,6 +5,7 @@ every TIFF written for the data set (labels, sketches, synthetic images, exports
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -13,12 +14,12 @@ import pytest
 import tifffile
 from snakemake.utils import validate
 
-from helpers import SCHEMA, load_config, run_snakemake, write_raw_images
+from helpers import SCHEMA, chunk_files, load_config, run_snakemake, write_raw_images
 from workflow_lib.errors import ConfigError
 from workflow_lib.io import read_tiff_spacing
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow.runner import Files, Job
-from workflow_lib.workflow.stages.simulation import simulate_sample, sketch_sample
+from workflow_lib.workflow.stages.simulation import simulate_chunk, sketch_chunk
 
 
 def _imagej_images(folder, xy: float, n: int = 2) -> None:
@@ -43,7 +44,7 @@ def _resolution(path) -> tuple[float, float] | None:
         return 1 / y_res, 1 / x_res
 
 
-# --- the data set's pixel size: rule simulate_sample's param ----------------------------------
+# --- the data set's pixel size: rule simulate_chunk's param ----------------------------------
 
 def test_dataset_pixel_size_is_the_first_images_metadata_under_the_config(tmp_path):
     _imagej_images(tmp_path / "x", 0.5, n=1)
@@ -76,20 +77,21 @@ def test_pixel_size_needs_one_size_per_axis():
 def _simulate_and_sketch(tmp_path, shape, params, pixel_size):
     sim = _dataset(simulations={"s": {"kind": "nuclei", "shape": shape, "params": params}})
     sim = sim["datasets"]["d"]["simulations"]["s"]
-    wildcards = SimpleNamespace(dataset="d", sim="s", i="0")
-    labels, meta = tmp_path / "labels.tif", tmp_path / "labels.json"
-    simulate_sample(Job(Files(), Files(labels=labels, meta=meta), SimpleNamespace(
+    wildcards = SimpleNamespace(dataset="d", sim="s", chunk="0-0")
+    files = chunk_files(tmp_path, [0])
+    labels, meta = Path(files["labels"][0]), Path(files["meta"][0])
+    simulate_chunk(Job(Files(), Files(tmp_path / "simulated.json"), SimpleNamespace(
         kind="nuclei", shape=shape, params=params, seed=0, calibrate=False,
-        pixel_size=pixel_size), wildcards))
-    sketch_sample(Job(
-        Files(labels=labels, meta=meta),
-        Files(sketch=tmp_path / "sketch.tif", h5=tmp_path / "a.h5", preview=tmp_path / "p.png"),
-        SimpleNamespace(sketch=sim["sketch"], seed=0, calibrate=False, sketch_explicit=[]),
+        pixel_size=pixel_size, files=files), wildcards))
+    sketch_chunk(Job(
+        Files(labels=tmp_path / "simulated.json"), Files(tmp_path / "sketched.json"),
+        SimpleNamespace(sketch=sim["sketch"], seed=0, calibrate=False, sketch_explicit=[],
+                        files=files),
         wildcards))
-    with h5py.File(tmp_path / "a.h5") as f:
+    with h5py.File(files["annotations"][0]) as f:
         h5_size = f["data/sketch"].attrs.get("element_size_um")
     return (json.loads(meta.read_text())["spacing_um"], read_tiff_spacing(labels, len(shape)),
-            read_tiff_spacing(tmp_path / "sketch.tif", len(shape)),
+            read_tiff_spacing(files["sketch"][0], len(shape)),
             None if h5_size is None else tuple(h5_size.tolist()))
 
 
@@ -97,7 +99,7 @@ def test_2d_samples_carry_the_data_sets_pixel_size(tmp_path):
     meta, labels, sketch, h5 = _simulate_and_sketch(
         tmp_path, [32, 32], {"cells": [2, 3], "radius": [3, 4]}, [0.5, 0.5])
     assert meta == [0.5, 0.5] and labels == sketch == h5 == (0.5, 0.5)
-    assert _resolution(tmp_path / "labels.tif") == _resolution(tmp_path / "sketch.tif") \
+    assert _resolution(tmp_path / "labels/0.tif") == _resolution(tmp_path / "sketches/0.tif") \
         == pytest.approx((0.5, 0.5))
 
 
@@ -109,7 +111,7 @@ def test_3d_samples_z_step(tmp_path, params, z):
     params = {"cells": [2, 3], "radius": [3, 4], **params}
     meta, labels, sketch, h5 = _simulate_and_sketch(tmp_path, [8, 32, 32], params, [3.0, 0.5, 0.5])
     assert meta == [z, 0.5, 0.5] and labels == sketch == h5 == (z, 0.5, 0.5)
-    with tifffile.TiffFile(tmp_path / "labels.tif") as tif:
+    with tifffile.TiffFile(tmp_path / "labels/0.tif") as tif:
         assert tif.imagej_metadata["spacing"] == z
 
 
@@ -117,7 +119,7 @@ def test_unknown_pixel_size_writes_none(tmp_path):
     meta, labels, sketch, h5 = _simulate_and_sketch(
         tmp_path, [32, 32], {"cells": [2, 3], "radius": [3, 4]}, None)
     assert meta is labels is sketch is h5 is None
-    assert _resolution(tmp_path / "labels.tif") is _resolution(tmp_path / "sketch.tif") is None
+    assert _resolution(tmp_path / "labels/0.tif") is _resolution(tmp_path / "sketches/0.tif") is None
 
 
 # --- end to end: an ImageJ-calibrated input through synthesis and export ----------------------
@@ -140,5 +142,5 @@ def test_workflow_carries_the_inputs_pixel_size(tmp_path):
     # the config's pixel_size overrides the metadata: conversion and simulation redo
     ds["pixel_size"] = 0.25
     plan = run_snakemake(tmp_path, config, "-n", "synthesize").stdout
-    for rule in ("convert_image", "simulate_sample", "sketch_sample", "synthesize_image"):
+    for rule in ("convert_image", "simulate_chunk", "sketch_chunk", "synthesize_chunk"):
         assert f"rule {rule}:" in plan, (rule, plan[-3000:])

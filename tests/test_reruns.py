@@ -80,8 +80,8 @@ def test_t_start_change_reruns_only_synthesize_and_evaluate_of_that_dataset(pipe
     config["datasets"]["a"]["synthesis"]["t_start"] += 2
     jobs = planned_jobs(run_snakemake(root, config, "-n", *TARGETS).stdout)
     keys = job_keys(jobs)
-    assert ("synthesize_image", "a") in keys, keys
-    assert keys <= {("synthesize_image", "a"), ("evaluate_simulation", "a")}, keys
+    assert ("synthesize_chunk", "a") in keys, keys
+    assert keys <= {("synthesize_chunk", "a"), ("evaluate_simulation", "a")}, keys
     before = snapshot(root)
     run_snakemake(root, config, *TARGETS)
     after = snapshot(root)
@@ -98,7 +98,7 @@ def test_forcerun_one_model_reruns_it_and_its_descendants_only(pipeline_copy):
     keys = job_keys(planned_jobs(out))
     assert ("train_model", "a") in keys, keys
     assert {ds for _, ds in keys} == {"a"}, keys
-    assert keys <= {("train_model", "a"), ("synthesize_image", "a"),
+    assert keys <= {("train_model", "a"), ("synthesize_chunk", "a"),
                     ("evaluate_simulation", "a")}, keys
 
 
@@ -110,16 +110,16 @@ def test_forcerun_one_h5_file_reruns_that_conversion_and_its_descendants(pipelin
     converts = [j for j in jobs if j.rule == "convert_image"]
     assert [j.wildcards for j in converts] == [{"dataset": "a", "image": "img0"}], out[-3000:]
     assert {ds for _, ds in job_keys(jobs)} == {"a"}
-    assert not any(j.rule in ("simulate_sample", "sketch_sample") for j in jobs)
+    assert not any(j.rule in ("simulate_chunk", "sketch_chunk") for j in jobs)
 
 
 def test_forcerun_stage_rule_redoes_that_stage_everywhere(pipeline_copy):
-    """The README recipe: `--forcerun synthesize_image` redoes synthesis (and evaluation) only."""
+    """The README recipe: `--forcerun synthesize_chunk` redoes synthesis (and evaluation) only."""
     root, config = pipeline_copy
-    out = run_snakemake(root, config, "-n", *TARGETS, "--forcerun", "synthesize_image").stdout
+    out = run_snakemake(root, config, "-n", *TARGETS, "--forcerun", "synthesize_chunk").stdout
     keys = job_keys(planned_jobs(out))
-    assert ("synthesize_image", "a") in keys, keys  # b has no simulations
-    assert {rule for rule, _ in keys} <= {"synthesize_image", "evaluate_simulation"}, keys
+    assert ("synthesize_chunk", "a") in keys, keys  # b has no simulations
+    assert {rule for rule, _ in keys} <= {"synthesize_chunk", "evaluate_simulation"}, keys
 
 
 def test_adding_a_dataset_leaves_the_others_untouched(pipeline_copy):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,6 +13,8 @@ from scipy import ndimage
 
 from helpers import toy_sketch
 from workflow_lib.diffusion.model_io import load_model, save_model
+from workflow_lib.diffusion.pipeline import SynthesisPipeline
+from workflow_lib.diffusion.settings import SamplingSettings
 from workflow_lib.diffusion.samplers import sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
@@ -19,6 +22,8 @@ from workflow_lib.diffusion.tiling import TiledDenoiser, tile_starts
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
 from workflow_lib.io import read_tiff, write_tiff
+from workflow_lib.simulate import get_kind
+from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow.stages import diffusion as stages
 from workflow_lib.workflow.runner import Files, Job
 
@@ -33,15 +38,26 @@ PARAMS = {"t_start": 40, "sampler": "dpmpp", "steps": 3, "tile": [32, 32], "over
 
 
 def synthesize_job(folder, params=PARAMS, i=0, kind="nuclei") -> Job:
-    """Rule synthesize_image's job: m.pt + s.tif (+ l.tif, c.json) -> o.tif in ``folder``, on
-    the CPU."""
+    """Rule synthesize_chunk's job for the one sample ``i``: m.pt + s.tif, l.tif (+ c.json) ->
+    o.tif, o.json in ``folder``, on the CPU."""
+    files = {"sketch": [str(folder / "s.tif")], "labels": [str(folder / "l.tif")],
+             "image": [str(folder / "o.tif")], "check": [str(folder / "o.json")], "stale": []}
     return Job(
-        Files(model=folder / "m.pt", sketch=folder / "s.tif", labels=folder / "l.tif",
-              calibration=folder / "c.json"),
-        Files(image=folder / "o.tif", check=folder / "o.json"),
-        SimpleNamespace(synthesis=params, kind=kind, device="cpu", require_gpu=False),
-        SimpleNamespace(i=str(i)),
+        Files(model=folder / "m.pt", sketches=folder / "sketched.json",
+              labels=folder / "simulated.json", calibration=folder / "c.json"),
+        Files(folder / "synthesized.json"),
+        SimpleNamespace(synthesis=params, kind=kind, device="cpu", require_gpu=False, files=files),
+        SimpleNamespace(chunk=f"{i}-{i}"),
     )
+
+
+def _sampling(**changes) -> SamplingSettings:
+    """PARAMS' sampling settings with ``changes``."""
+    return cfg.synthesis_settings({**PARAMS, **changes}).sampling
+
+
+def _pipeline(kind: str = "nuclei", params=PARAMS) -> SynthesisPipeline:
+    return SynthesisPipeline(_net(), SCHEDULE, cfg.synthesis_settings(params), get_kind(kind), CPU)
 
 
 def _net(spatial_dims: int = 2, channels: int = 1) -> UNet:
@@ -71,7 +87,7 @@ def test_window_blend_is_a_partition_of_unity():
 
 def test_tiled_equals_untiled_when_one_tile_covers_the_image():
     net, sketch = _net(), _sketch((1, 1, 40, 48))
-    tiled = synthesize(sketch, net, SCHEDULE, {**PARAMS, "tile": [64, 64]}, CPU, (3,))
+    tiled = synthesize(sketch, net, SCHEDULE, _sampling(tile=[64, 64]), CPU, (3,))
     # the same SDEdit without any tiling code: blur, noise, sample with the bare network
     from scipy import ndimage
 
@@ -100,7 +116,7 @@ def _seam_energy(img: np.ndarray, borders: list[int]) -> tuple[float, float]:
 def test_no_seams_at_tile_borders():
     net = _net()
     sketch = _sketch((1, 1, 48, 144), seed=1)
-    params = {**PARAMS, "tile": [48, 48], "overlap": 16, "t_start": 400}
+    params = _sampling(tile=[48, 48], overlap=16, t_start=400)
     out = synthesize(sketch, net, SCHEDULE, params, CPU, (0,))[0, 0]
     starts = tile_starts(144, 48, 16)
     borders = starts[1:] + [s + 48 for s in starts[:-1]]
@@ -117,16 +133,16 @@ def test_no_seams_at_tile_borders():
 
 def test_synthesis_is_deterministic_with_a_seed():
     net, sketch = _net(), _sketch((1, 1, 48, 48))
-    a = synthesize(sketch, net, SCHEDULE, PARAMS, CPU, (0, 1))
-    b = synthesize(sketch, net, SCHEDULE, PARAMS, CPU, (0, 1))
-    c = synthesize(sketch, net, SCHEDULE, PARAMS, CPU, (0, 2))
+    a = synthesize(sketch, net, SCHEDULE, _sampling(), CPU, (0, 1))
+    b = synthesize(sketch, net, SCHEDULE, _sampling(), CPU, (0, 1))
+    c = synthesize(sketch, net, SCHEDULE, _sampling(), CPU, (0, 2))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.dtype == np.float32 and a.min() >= 0 and a.max() <= 1
 
 
 def test_3d_synthesis_pads_thin_axes():
     out = synthesize(_sketch((1, 1, 5, 20, 36)), _net(3), SCHEDULE,
-                     {**PARAMS, "tile": [8, 16, 16]}, CPU, (0,))
+                     _sampling(tile=[8, 16, 16]), CPU, (0,))
     assert out.shape == (1, 1, 5, 20, 36)
 
 
@@ -183,7 +199,7 @@ def test_synthesize_stage_keeps_layout_and_axes(tmp_path, model_channels, shape,
     labels[..., 15:25, 15:25] = 1
     write_tiff(tmp_path / "l.tif", labels, axes if len(shape) > 2 else "CYX")
     kind = "timeseries" if "T" in axes else "multichannel" if shape[0] == 2 else "nuclei"
-    stages.synthesize_image(synthesize_job(tmp_path, kind=kind))
+    stages.synthesize_chunk(synthesize_job(tmp_path, kind=kind))
     out, out_axes = read_tiff(tmp_path / "o.tif")
     src, src_axes = read_tiff(tmp_path / "s.tif")
     assert out.shape == src.shape and out_axes == src_axes and out.dtype == np.float32
@@ -194,8 +210,9 @@ def test_synthesize_stage_keeps_layout_and_axes(tmp_path, model_channels, shape,
 def test_synthesize_stage_rejects_wrong_channels(tmp_path):
     save_model(tmp_path / "m.pt", _net(2, 2), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
     write_tiff(tmp_path / "s.tif", np.zeros((3, 32, 32), np.float32), "CYX")
+    write_tiff(tmp_path / "l.tif", np.zeros((1, 32, 32), np.uint16), "CYX")
     with pytest.raises(InputError, match="s.tif: sketch has 3 channels but the model was trained on 2"):
-        stages.synthesize_image(synthesize_job(tmp_path))
+        stages.synthesize_chunk(synthesize_job(tmp_path))
 
 
 def test_device_choice(monkeypatch, caplog):
@@ -216,18 +233,16 @@ def test_device_choice(monkeypatch, caplog):
 
 def test_annotation_check_flags_an_object_no_mask_holds():
     from helpers import discs
-    from workflow_lib.simulate import get_kind
 
     centres = [(20, 20), (20, 70), (70, 30), (70, 75)]
     labels = discs(centres, 8, (96, 96)).astype(np.uint16)[None]
-    nuclei = get_kind("nuclei")
-    limits = PARAMS["annotation_check"]
+    pipeline = _pipeline()
     rng = np.random.default_rng(0)
     clean = (0.1 + 0.7 * (discs(centres, 8, (96, 96)) > 0) + rng.normal(0, 0.02, (96, 96)))[None]
-    assert not stages._annotation_check(nuclei, labels, clean.astype(np.float32), limits)["flagged"]
+    assert not pipeline.check(labels, clean.astype(np.float32))["flagged"]
     extra = (0.1 + 0.7 * (discs(centres + [(45, 48)], 8, (96, 96)) > 0)
              + rng.normal(0, 0.02, (96, 96)))[None]
-    check = stages._annotation_check(nuclei, labels, extra.astype(np.float32), limits)
+    check = pipeline.check(labels, extra.astype(np.float32))
     assert check["flagged"] and check["unannotated_pct"] == 25.0
     assert "in no mask" in check["problems"][0]
 
@@ -237,12 +252,12 @@ def _flag_first_draws(monkeypatch, flagged: int) -> list[np.ndarray]:
     untrained model's images would fail it); returns the drawn images."""
     drawn = []
 
-    def flag(kind, labels, image, limits):
+    def flag(self, labels, image):
         drawn.append(image.copy())
         bad = len(drawn) <= flagged
         return {"flagged": bad, "problems": [f"draw {len(drawn) - 1} flagged by the test"] if bad else []}
 
-    monkeypatch.setattr(stages, "_annotation_check", flag)
+    monkeypatch.setattr(SynthesisPipeline, "check", flag)
     return drawn
 
 
@@ -260,7 +275,7 @@ def test_a_flagged_image_is_redrawn_with_derived_seeds(tmp_path, monkeypatch, ca
     image again."""
     _synthesis_inputs(tmp_path)
     drawn = _flag_first_draws(monkeypatch, flagged=1)
-    stages.synthesize_image(synthesize_job(tmp_path, i=2))
+    stages.synthesize_chunk(synthesize_job(tmp_path, i=2))
     out, _ = read_tiff(tmp_path / "o.tif")
     check = json.loads((tmp_path / "o.json").read_text())
     assert len(drawn) == 2 and not check["flagged"]
@@ -269,7 +284,7 @@ def test_a_flagged_image_is_redrawn_with_derived_seeds(tmp_path, monkeypatch, ca
     np.testing.assert_array_equal(out, drawn[1][0])
     assert np.abs(drawn[0] - drawn[1]).max() > 0.01   # new noise, same labels and sketch
     drawn.clear()
-    stages.synthesize_image(synthesize_job(tmp_path, i=2))
+    stages.synthesize_chunk(synthesize_job(tmp_path, i=2))
     np.testing.assert_array_equal(read_tiff(tmp_path / "o.tif")[0], out)
 
 
@@ -278,7 +293,7 @@ def test_redraws_are_bounded_and_the_job_says_so(tmp_path, monkeypatch, caplog):
     drawn = _flag_first_draws(monkeypatch, flagged=99)
     params = {**PARAMS, "annotation_check": {**PARAMS["annotation_check"], "redraws": 2}}
     with caplog.at_level("WARNING", logger="cellsynth"):
-        stages.synthesize_image(synthesize_job(tmp_path, params=params))
+        stages.synthesize_chunk(synthesize_job(tmp_path, params=params))
     check = json.loads((tmp_path / "o.json").read_text())
     assert len(drawn) == 3 and check["flagged"] and len(check["redrawn"]) == 2
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -300,9 +315,9 @@ def test_synthesize_stage_matches_the_real_texture(tmp_path, caplog):
     job = synthesize_job(tmp_path, params={**PARAMS, "texture": True})
 
     calibration.write_text(json.dumps({"texture": texture}))
-    stages.synthesize_image(synthesize_job(tmp_path))   # texture off
+    stages.synthesize_chunk(synthesize_job(tmp_path))   # texture off
     plain, _ = read_tiff(tmp_path / "o.tif")
-    stages.synthesize_image(job)
+    stages.synthesize_chunk(job)
     out, _ = read_tiff(tmp_path / "o.tif")
     check = json.loads((tmp_path / "o.json").read_text())
     assert check["texture"][0]["background"]["noise_added"] > 0
@@ -312,7 +327,7 @@ def test_synthesize_stage_matches_the_real_texture(tmp_path, caplog):
 
     calibration.write_text(json.dumps({"background": {"level": 0.1}}))  # made before texture
     with caplog.at_level("WARNING", logger="cellsynth"):
-        stages.synthesize_image(job)
+        stages.synthesize_chunk(job)
     assert "forcerun calibrate_dataset" in json.loads((tmp_path / "o.json").read_text())["texture"]
     assert "texture not matched" in caplog.text
 
@@ -329,7 +344,7 @@ def test_guard_and_texture_with_a_two_channel_model(tmp_path):
         "background": {"level": 0.1, "noise_local_mean": 0.02}, "edge_sigma_px": 1.5,
         "texture": {"fine": {"objects": 0.03, "background": 0.03}, "mid": {"objects": 0.02, "background": 0.01}}}))
     params = {**PARAMS, "guard": {"enabled": True, "margin": 2.0, "sigma": 1.0, "edge_band": 2.0}, "texture": True}
-    stages.synthesize_image(synthesize_job(tmp_path, params=params))
+    stages.synthesize_chunk(synthesize_job(tmp_path, params=params))
     out, _ = read_tiff(tmp_path / "o.tif")
     assert out.shape == (2, 40, 40)
     # far from the square the guard holds both channels' local mean at the ceiling
@@ -350,10 +365,66 @@ def test_texture_of_the_nucleus_channel_only(tmp_path):
     write_tiff(tmp_path / "l.tif", labels, "CYX")
     (tmp_path / "c.json").write_text(json.dumps({
         "texture": {"fine": {"objects": 0.05, "background": 0.05}, "mid": {"objects": 1.0, "background": 1.0}}}))
-    stages.synthesize_image(synthesize_job(tmp_path, kind="multichannel"))
+    stages.synthesize_chunk(synthesize_job(tmp_path, kind="multichannel"))
     plain, _ = read_tiff(tmp_path / "o.tif")
-    stages.synthesize_image(synthesize_job(tmp_path, params={**PARAMS, "texture": True}, kind="multichannel"))
+    stages.synthesize_chunk(synthesize_job(tmp_path, params={**PARAMS, "texture": True}, kind="multichannel"))
     out, _ = read_tiff(tmp_path / "o.tif")
     np.testing.assert_array_equal(out[0], plain[0])
     assert np.abs(out[1] - plain[1]).max() > 0.01
     assert len(json.loads((tmp_path / "o.json").read_text())["texture"]) == 1
+
+
+# an untrained model's images would fail the annotation check and be redrawn
+UNCHECKED = {**PARAMS, "annotation_check": {"max_unannotated_pct": 1000,
+                                            "max_boundary_offset_px": 100, "redraws": 3}}
+
+
+def _chunk_job(folder, files, chunk, params=UNCHECKED) -> Job:
+    return Job(
+        Files(model=folder / "m.pt", sketches=folder / "sketched.json",
+              labels=folder / "simulated.json"),
+        Files(folder / f"synthesized-{chunk}.json"),
+        SimpleNamespace(synthesis=params, kind="nuclei", device="cpu", require_gpu=False,
+                        files=files),
+        SimpleNamespace(chunk=chunk),
+    )
+
+
+def test_a_sample_is_the_same_whatever_the_chunking(tmp_path):
+    """Three samples in one job or one per job: the same images, bit for bit (each keeps its
+    (seed, i)); the job clears the samples' stale files first and writes its manifest last."""
+    from helpers import chunk_files
+
+    save_model(tmp_path / "m.pt", _net(), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    together, alone = chunk_files(tmp_path / "a", range(3)), chunk_files(tmp_path / "b", range(3))
+    for files in (together, alone):
+        for i in range(3):
+            write_tiff(files["sketch"][i], _sketch((1, 1, 40, 40), seed=i)[0], "CYX")
+            labels = np.zeros((1, 40, 40), np.uint16)
+            labels[0, 10:30, 10:30] = 1
+            write_tiff(files["labels"][i], labels, "CYX")
+    write_tiff(together["image"][1], np.zeros((1, 40, 40), np.float32), "CYX")  # a stale image
+    stages.synthesize_chunk(_chunk_job(tmp_path, {**together, "stale": together["image"]}, "0-2"))
+    for i in range(3):
+        one = {name: paths[i:i + 1] for name, paths in alone.items() if name != "stale"}
+        stages.synthesize_chunk(_chunk_job(tmp_path, {**one, "stale": []}, f"{i}-{i}"))
+    for a, b in zip(together["image"], alone["image"]):
+        np.testing.assert_array_equal(read_tiff(a)[0], read_tiff(b)[0])
+    assert read_tiff(together["image"][1])[0].max() > 0
+    manifest = json.loads((tmp_path / "synthesized-0-2.json").read_text())
+    assert manifest["samples"] == [0, 1, 2] and [r["sample"] for r in manifest["records"]] == [0, 1, 2]
+    assert json.loads(Path(together["check"][2]).read_text())["seeds"] == [0, 2]
+
+
+def test_the_pipeline_object_draws_what_the_stage_draws(tmp_path):
+    """bench and tests call the same object the stage uses: same sketch, labels and seeds, same
+    image."""
+    save_model(tmp_path / "m.pt", _net(), {"model": {"schedule": "cosine", "timesteps": 1000}, "ndim": 2})
+    _synthesis_inputs(tmp_path)
+    stages.synthesize_chunk(synthesize_job(tmp_path, i=4))
+    pipeline = SynthesisPipeline.from_file(tmp_path / "m.pt", cfg.synthesis_settings(PARAMS),
+                                           get_kind("nuclei"), CPU)
+    sketch, _ = to_layout(*read_tiff(tmp_path / "s.tif"), 2)
+    (drawn,) = pipeline([sketch], [read_tiff(tmp_path / "l.tif", axes="CYX")[0]], [(0, 4)])
+    np.testing.assert_array_equal(drawn.image, read_tiff(tmp_path / "o.tif", axes="CYX")[0])
+    assert drawn.report == json.loads((tmp_path / "o.json").read_text())

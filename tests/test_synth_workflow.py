@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from helpers import (
-    load_config, run_snakemake, toy_labels, toy_sketch, write_h5_images, write_raw_images,
+    load_config, run_snakemake, stand_in_chunk, toy_labels, toy_sketch, write_h5_images, write_raw_images,
     write_split_index,
 )
 from workflow_lib.io import read_tiff, write_tiff
 
-RULES = ["--allowed-rules", "train_model", "synthesize_image", "train", "synthesize",
-         "--set-threads", "train_model=1", "synthesize_image=1"]
+RULES = ["--allowed-rules", "train_model", "synthesize_chunk", "train", "synthesize",
+         "--set-threads", "train_model=1", "synthesize_chunk=1"]
 
 
 def _inputs(root):
@@ -28,6 +28,7 @@ def _inputs(root):
     write_tiff(sim / "sketches/0.tif", toy_sketch((40, 56), seed=0), "CYX")
     two_channels = np.concatenate([toy_sketch((40, 56), seed=1), toy_sketch((40, 56), seed=2)])
     write_tiff(sim / "sketches/1.tif", two_channels, "CYX")
+    stand_in_chunk(sim, 2, "simulate", "sketch")   # labels before sketches, as the stages run
 
 
 @pytest.mark.e2e

@@ -36,11 +36,17 @@ def test_targets_list_every_file():
         "t": {"kind": "timeseries", "count": 1},
         "m": {"kind": "masks", "count": 3, "params": {"masks": "resources/demo/masks/*.tif"}},
     })
-    sim = layout.simulate_targets(config)
-    assert "results/a/n/labels/1.tif" in sim and "results/a/t/tracks/0/res_track.txt" in sim
-    assert len(sim) == 2 + 2 + 3
-    assert len(layout.sketch_targets(config)) == 3 * 6
-    assert layout.synthesize_targets(config)[0] == "results/a/m/images/0.tif"
+    # auto: these small simulations are one chunk each (a job's minute holds them)
+    assert layout.simulate_targets(config) == [
+        f"results/a/{s}/chunks/simulate-{c}.json" for s, c in (("m", "0-2"), ("n", "0-1"), ("t", "0-0"))]
+    assert layout.sketch_targets(config)[1] == "results/a/n/chunks/sketch-0-1.json"
+    assert layout.synthesize_targets(config)[0] == "results/a/m/chunks/synthesize-0-2.json"
+    assert layout.stale_files("sketch", "a", "t", [0]) == [
+        "results/a/t/sketches/0.tif", "results/a/t/annotations/0.h5", "results/a/t/previews/0.png",
+        "results/a/t/images/0.tif", "results/a/t/images/0.json"]
+    config["datasets"]["a"]["synthesis"]["images_per_job"] = 2
+    assert layout.synthesize_targets(config)[:2] == [
+        "results/a/m/chunks/synthesize-0-1.json", "results/a/m/chunks/synthesize-2-2.json"]
     assert layout.evaluate_targets(config) == [f"results/a/{s}/evaluation/metrics.json" for s in "mnt"]
     assert layout.prepare_targets(config, {"a": ["y", "x"]}) == [
         "results/a/h5/x.h5", "results/a/h5/y.h5",
@@ -134,7 +140,7 @@ def test_domain_packages_never_import_the_workflow_layer():
 
 
 def test_stages_of_per_image_jobs_do_not_import_matplotlib():
-    """simulate_sample and synthesize_image run once per image and draw nothing: matplotlib
+    """simulate_chunk and synthesize_chunk run once per image and draw nothing: matplotlib
     loads on the first figure only (workflow_lib.plotting), saving ~0.3 s per job."""
     code = ("import sys, workflow_lib.workflow.stages.simulation, workflow_lib.workflow.stages.diffusion;"
             "print('matplotlib' in sys.modules)")
@@ -226,7 +232,8 @@ def test_evaluation_reads_at_most_max_samples(tmp_path):
     ds = config["datasets"]["tiny"]
     ds["simulations"]["sim"]["count"] = 3
     ds["evaluation"]["max_samples"] = 2
+    ds["synthesis"]["images_per_job"] = 1
     out = run_snakemake(tmp_path, config, "-n", "evaluate").stdout
     block = out[out.index("rule evaluate_simulation:"):]
     inputs_line = next(line for line in block.splitlines() if line.strip().startswith("input:"))
-    assert "images/1.tif" in inputs_line and "images/2.tif" not in inputs_line
+    assert "synthesize-1-1.json" in inputs_line and "synthesize-2-2.json" not in inputs_line

@@ -25,7 +25,7 @@ def simulated(
     kind: str, shape, params: Mapping[str, Any] | None = None, seed: int = 0, i: int = 0,
     mask: np.ndarray | None = None,
 ) -> Simulation:
-    """Sample ``i`` of a simulation seeded ``seed``, exactly as rule simulate_sample makes it."""
+    """Sample ``i`` of a simulation seeded ``seed``, exactly as rule simulate_chunk makes it."""
     settings = read_params(kind, params, len(shape))
     return simulate(kind, shape, settings, sample_rng(seed, i), mask=mask)
 
@@ -37,6 +37,36 @@ def sketch_settings(ndim: int = 2, **raw: Any) -> SketchParams:
     return cfg.sketch_settings(config["datasets"]["d"]["simulations"]["s"]["sketch"], ndim, "sketch")
 
 
+# A chunk job's per-sample files (rule param ``files``, rules/common.smk chunk_paths), by name.
+_CHUNK_FILES = {"labels": "labels/{i}.tif", "meta": "labels/{i}.json",
+                "tracks": "tracks/{i}/res_track.txt", "sketch": "sketches/{i}.tif",
+                "annotations": "annotations/{i}.h5", "preview": "previews/{i}.png",
+                "image": "images/{i}.tif", "check": "images/{i}.json"}
+
+
+def chunk_files(folder: Path, samples, stale=()) -> dict[str, list[str]]:
+    """The ``files`` param of a chunk job over ``samples`` in ``folder`` (the layout of one
+    simulation's folder under results/), removing ``stale`` first."""
+    files = {name: [str(folder / t.format(i=i)) for i in samples] for name, t in _CHUNK_FILES.items()}
+    for paths in files.values():
+        for path in paths:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {**files, "stale": [str(p) for p in stale]}
+
+
+def stand_in_chunk(sim_folder: Path, count: int, *stages: str) -> None:
+    """The chunk manifests (results/{ds}/{sim}/chunks/{stage}-0-{count-1}.json) of stand-in
+    per-sample files a test wrote itself, so only later stages' rules run. One chunk: what
+    ``images_per_job: auto`` makes of a tiny simulation."""
+    import json
+
+    (sim_folder / "chunks").mkdir(parents=True, exist_ok=True)
+    chunk = f"0-{count - 1}"
+    for stage in stages:
+        (sim_folder / "chunks" / f"{stage}-{chunk}.json").write_text(json.dumps(
+            {"chunk": chunk, "samples": list(range(count)), "records": []}))
+
+
 # The submodules use simulated/sketch_settings/REPO above: imported after them.
 from helpers.configs import (  # noqa: E402
     CONFIGS, load_config, tiny_config, tiny_dataset, two_dataset_config,
@@ -46,12 +76,13 @@ from helpers.data import (  # noqa: E402
 )
 from helpers.pipeline import build_pipeline, copy_workdir, snapshot  # noqa: E402
 from helpers.snakemake import (  # noqa: E402
-    GPU_RULES, LOCAL_PROFILE, SLURM_PROFILE, SNAKEFILE, TARGETS, Job, job_keys,
+    GPU_RULES, LOCAL_PROFILE, SIZED_BY_RULE, SLURM_PROFILE, SNAKEFILE, TARGETS, Job, job_keys,
     kill_snakemake_when, planned_jobs, run_snakemake, snakemake_command, write_config,
 )
 
 __all__ = [
-    "CONFIGS", "GPU_RULES", "LOCAL_PROFILE", "REPO", "SCHEMA", "SLURM_PROFILE", "SNAKEFILE",
+    "CONFIGS", "GPU_RULES", "LOCAL_PROFILE", "REPO", "SCHEMA", "SIZED_BY_RULE", "SLURM_PROFILE",
+    "SNAKEFILE", "chunk_files", "stand_in_chunk",
     "TARGETS", "Job", "build_pipeline", "copy_workdir", "discs", "job_keys", "kill_snakemake_when", "load_config",
     "planned_jobs", "run_snakemake", "simulated", "sketch_settings", "snakemake_command",
     "snapshot", "tiny_config", "tiny_dataset", "toy_labels", "toy_pair", "toy_sketch",

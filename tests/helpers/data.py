@@ -73,7 +73,7 @@ def toy_pair(seed: int, size: int | tuple[int, ...] = 64, n: int | None = None,
 
 def toy_sketch(size: int | tuple[int, ...], seed: int = 0, n: int | None = None,
                i: int = 0) -> np.ndarray:
-    """The sketch (float32 (1, *size) in [-1, 1]) rule sketch_sample makes of toy labels."""
+    """The sketch (float32 (1, *size) in [-1, 1]) rule sketch_chunk makes of toy labels."""
     labels = toy_labels(seed, size, n, i)[None]
     settings = sketch_settings(labels.ndim - 1)
     return make_sketch(labels, get_kind("nuclei"), settings, sample_rng(seed, i, stream=1))

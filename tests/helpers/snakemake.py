@@ -20,7 +20,11 @@ SNAKEFILE = REPO / "Snakefile"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_PROFILE = REPO / "profiles" / "local"
 # Rules that ask for a GPU.
-GPU_RULES = ("train_model", "calibrate_edges", "synthesize_image")
+GPU_RULES = ("train_model", "calibrate_edges", "synthesize_chunk", "evaluate_reference",
+             "evaluate_simulation")
+# GPU rules whose runtime (and memory) the rule sizes to the job, not the profile.
+SIZED_BY_RULE = {"synthesize_chunk": ("runtime",), "evaluate_reference": ("mem_mb", "runtime"),
+                 "evaluate_simulation": ("mem_mb", "runtime")}
 # Every target rule.
 TARGETS = ("all", "prepare", "train", "simulate", "sketch", "synthesize", "evaluate")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +14,7 @@ from workflow_lib.device import autocast_dtype, generator
 from workflow_lib.diffusion.guard import GuardedDenoiser
 from workflow_lib.diffusion.samplers import network_evaluations, sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.settings import SamplingSettings
 from workflow_lib.diffusion.tiling import TiledDenoiser
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
@@ -73,7 +73,7 @@ def synthesize(
     sketch: np.ndarray,
     net: UNet,
     schedule: NoiseSchedule,
-    params: Mapping[str, Any],
+    sampling: SamplingSettings,
     device: torch.device,
     seeds: Sequence[int] = (0,),
     progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
@@ -83,19 +83,18 @@ def synthesize(
 ) -> np.ndarray:
     """Turn sketches ``(N, C, *spatial)`` in [-1, 1] into images of the same shape in [0, 1].
 
-    ``params``: t_start, sampler, steps, tile, overlap, batch (tiles per network call), blur
-    (Gaussian sigma of the sketch, pixels), clip. ``seeds`` seed the noise (same seeds, same
+    ``sampling``: start step, sampler, tiling (:class:`.settings.SamplingSettings`). ``seeds`` seed the noise (same seeds, same
     device -> same output). Spatial sizes need not fit the tile: tiles overlap and are blended at
     every step; axes shorter than a tile are padded. ``ceiling`` (the sketch's shape, image
     units): the annotation guard's cap on the local mean (``guard_sigma`` pixels) of every
     clean-image estimate, see :mod:`.guard`; None: no guard. ``edge_band`` (the same shape,
     with a ceiling): the guard's edge keeping weight (:func:`.guard.edge_band`); None: none.
     """
-    tile = [int(t) for t in params["tile"]]
+    tile = list(sampling.tile)
     if any(t % net.multiple for t in tile):
         raise ValueError(f"tile {tile} must be a multiple of {net.multiple} on every axis")
     x0 = ndimage.gaussian_filter(
-        sketch.astype(np.float32), sigma=[0, 0] + [params["blur"]] * (sketch.ndim - 2)
+        sketch.astype(np.float32), sigma=[0, 0] + [sampling.blur] * (sketch.ndim - 2)
     )
     x0, crop = _pad_to(x0, tile, net.multiple)
     if ceiling is not None:
@@ -106,19 +105,19 @@ def synthesize(
         net,
         x0.shape[2:],
         tile,
-        int(params["overlap"]),
-        int(params["batch"]),
+        sampling.overlap,
+        sampling.batch,
         device,
         autocast_dtype(device),
     )
-    nfe = network_evaluations(params["sampler"], params["t_start"], params["steps"])
+    nfe = network_evaluations(sampling.sampler, sampling.t_start, sampling.steps)
     log.info(
         "synthesis of %s: %d tile(s) of %s per image, %s sampler, %d network evaluations",
-        sketch.shape, tiled.tiles_per_image, tiled.tile, params["sampler"], nfe,
+        sketch.shape, tiled.tiles_per_image, tiled.tile, sampling.sampler, nfe,
     )
     gen = generator(device, *seeds)
     with torch.inference_mode():
-        x = sdedit_start(torch.from_numpy(x0).to(device), schedule, params["t_start"], gen)
+        x = sdedit_start(torch.from_numpy(x0).to(device), schedule, sampling.t_start, gen)
         keep = ({} if edge_band is None else
                 {"sketch": torch.from_numpy(x0).to(device), "band": torch.from_numpy(edge_band).to(device)})
         denoise = tiled if ceiling is None else GuardedDenoiser(
@@ -128,11 +127,11 @@ def synthesize(
             denoise,
             x,
             schedule,
-            params["t_start"],
-            params["sampler"],
-            params["steps"],
+            sampling.t_start,
+            sampling.sampler,
+            sampling.steps,
             generator=gen,
-            clip=params["clip"],
+            clip=sampling.clip,
             progress=progress,
         )
     return ((out.float().cpu().numpy()[crop] + 1) / 2).clip(0, 1)

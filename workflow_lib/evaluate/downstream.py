@@ -34,8 +34,10 @@ def train_and_test(
     test_images: Sequence[np.ndarray],
     test_labels: Sequence[np.ndarray],
     settings: SegmenterSettings,
+    device: str = "cpu",
 ) -> tuple[dict[str, object], list[float]]:
-    """Train ``settings.repeats`` segmenters on the pairs, segment the test images, match.
+    """Train ``settings.repeats`` segmenters on the pairs (on ``device``), segment the test
+    images, match.
 
     Images spatial ``(Y, X)`` / ``(Z, Y, X)`` of any range; labels integer instances.
     Segmenter k is seeded ``settings.seed + k``. Returns (the mean over segmenters of each
@@ -47,7 +49,7 @@ def train_and_test(
     for k in range(settings.repeats):
         seed = settings.seed + k
         model, losses = train_segmenter(
-            train_images, train_labels, dataclasses.replace(settings, seed=seed)
+            train_images, train_labels, dataclasses.replace(settings, seed=seed), device
         )
         preds = [predict_instances(model, img) for img in test_images]
         runs.append({"seed": seed, **instance_scores(test_labels, preds)})

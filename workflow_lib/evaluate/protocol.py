@@ -52,7 +52,7 @@ def _realism(
 ) -> tuple[dict, dict]:
     """The classifier two-sample test first, then the secondary distances; and the
     classifier's patches with their held-out probabilities (figure data)."""
-    test, patches = c2st(real, fake, s.c2st)
+    test, patches = c2st(real, fake, s.c2st, device=s.device)
     scores = realism_scores(
         real, fake, patch=s.patch, subsets=s.subsets, seed=s.realism_seed, width=s.width
     )
@@ -117,7 +117,7 @@ def evaluate_reference(
         fit, tst = _annotated(train), _annotated(test)
         out["downstream_real"], losses = train_and_test(
             [r.image for r in fit], [r.mask for r in fit],
-            [r.image for r in tst], [r.mask for r in tst], s.segmenter,
+            [r.image for r in tst], [r.mask for r in tst], s.segmenter, device=s.device,
         )
     else:
         out["downstream_real"] = not_applicable(reason)
@@ -227,7 +227,7 @@ def evaluate_simulation(
         tst = _annotated(test)
         downstream[name], losses[name] = train_and_test(
             [u.image for u in pairs], [u.labels for u in pairs],
-            [r.image for r in tst], [r.mask for r in tst], s.segmenter,
+            [r.image for r in tst], [r.mask for r in tst], s.segmenter, device=s.device,
         )
     downstream["real"] = reference.get("downstream_real")
 

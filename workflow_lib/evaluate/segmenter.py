@@ -117,8 +117,10 @@ def train_segmenter(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     settings: SegmenterSettings = SegmenterSettings(),
+    device: str = "cpu",
 ) -> tuple[UNet, list[float]]:
-    """Train a :class:`UNet` on image/instance-label pairs; return it and the loss per step.
+    """Train a :class:`UNet` on image/instance-label pairs on ``device``; return it and the
+    loss per step.
 
     ``images[k]``: spatial ``(Y, X)`` or ``(Z, Y, X)``, any range (normalised here);
     ``labels[k]``: integer instances of the same shape. Same inputs and seed -> same model.
@@ -131,14 +133,14 @@ def train_segmenter(
     norm = [normalize_image(img) for img in images]
     targets = [class_targets(lbl) for lbl in labels]
     size = crop_size([img.shape for img in norm], settings.patch)
-    model = UNet(ndim=ndim, features=settings.features)
+    model = UNet(ndim=ndim, features=settings.features).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS))
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(CLASS_WEIGHTS).to(device))
     losses: list[float] = []
     model.train()
     for _ in tqdm(range(settings.steps), desc="segmenter", mininterval=5):
         x, y = _random_crops(norm, targets, size, settings.batch_size, rng)
-        loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
+        loss = loss_fn(model(torch.from_numpy(x).to(device)), torch.from_numpy(y).to(device))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -158,8 +160,9 @@ def predict_instances(model: UNet, image: np.ndarray, min_size: int = 4) -> np.n
     norm = normalize_image(image)
     multiple = 2**UNet.LEVELS
     pad = [(0, (-d) % multiple) for d in norm.shape]
-    x = torch.from_numpy(np.pad(norm, pad, mode="reflect")[None, None])
-    probs = torch.softmax(model(x), dim=1)[0].numpy()
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.pad(norm, pad, mode="reflect")[None, None]).to(device)
+    probs = torch.softmax(model(x), dim=1)[0].cpu().numpy()
     probs = probs[(slice(None),) + tuple(slice(0, d) for d in norm.shape)]
     seeds = probs.argmax(0) == INTERIOR
     seeds, _ = ndi.label(seeds)

@@ -54,7 +54,8 @@ class EvaluationSettings:
     """Fidelity segmentation (``sigma``, ``min_distance``), annotation completeness
     (``completeness_*``, see :mod:`.completeness`), realism (the classifier ``c2st``,
     ``memorisation``; KID/FID: ``patch``, ``subsets``, ``width``, ``realism_seed``) and the
-    downstream segmenter."""
+    downstream segmenter. ``device`` (a torch device name) trains and runs the realism classifier
+    and the segmenters: a GPU where the job has one."""
 
     sigma: float = 1.0
     min_distance: int = 3
@@ -68,3 +69,4 @@ class EvaluationSettings:
     c2st: C2STSettings = field(default_factory=C2STSettings)
     memorisation: MemorisationSettings = field(default_factory=MemorisationSettings)
     segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
+    device: str = "cpu"

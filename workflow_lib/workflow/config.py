@@ -19,6 +19,9 @@ from typing import Any
 
 from workflow_lib.errors import ConfigError, ParamError
 from workflow_lib.calibrate.measure import MeasureSettings
+from workflow_lib.diffusion.settings import (
+    CheckLimits, GuardSettings, SamplingSettings, SynthesisSettings,
+)
 from workflow_lib.evaluate.settings import (
     C2STSettings, EvaluationSettings, MemorisationSettings, SegmenterSettings,
 )
@@ -181,10 +184,29 @@ def synthesis_params(ds: Mapping[str, Any], sim: Mapping[str, Any]) -> dict[str,
     resolved: 0 for a calibrated simulation, whose sketch already has the real images' edge
     blur (blurring it again widens small nuclei past their masks), else
     :data:`UNCALIBRATED_SYNTHESIS_BLUR`."""
-    synthesis = dict(ds["synthesis"])
+    # how many samples a job draws changes no image
+    synthesis = {k: v for k, v in ds["synthesis"].items() if k != "images_per_job"}
     if synthesis["blur"] is None:
         synthesis["blur"] = 0.0 if sim["calibrate"] else UNCALIBRATED_SYNTHESIS_BLUR
     return synthesis
+
+
+def synthesis_settings(raw: Mapping[str, Any]) -> SynthesisSettings:
+    """Typed synthesis settings from :func:`synthesis_params`' mapping (blur resolved)."""
+    guard, check = raw["guard"], raw["annotation_check"]
+    return SynthesisSettings(
+        sampling=SamplingSettings(
+            int(raw["t_start"]), raw["sampler"], int(raw["steps"]),
+            tuple(int(t) for t in raw["tile"]), int(raw["overlap"]), int(raw["batch"]),
+            float(raw["blur"]), bool(raw["clip"]),
+        ),
+        seed=int(raw["seed"]),
+        guard=GuardSettings(bool(guard["enabled"]), float(guard["margin"]),
+                            float(guard["sigma"]), float(guard.get("edge_band", 0.0))),
+        texture=bool(raw["texture"]),
+        check=CheckLimits(float(check["max_unannotated_pct"]),
+                          float(check["max_boundary_offset_px"]), int(check["redraws"])),
+    )
 
 
 def measure_settings(raw: Mapping[str, Any]) -> MeasureSettings:
@@ -282,7 +304,7 @@ def pixel_size_um(ds: Mapping[str, Any], images: Mapping[str, str]) -> list[floa
     ``ds``: its schema-filled config; ``images``: image name -> input path. ``pixel_size``
     over the metadata of the first image by name (its header only, read once per run), divided
     by ``rescale``: what the conversion writes as that image's ``element_size_um``. Rule
-    simulate_sample's param, so a changed size reruns the simulations (and what follows them)
+    simulate_chunk's param, so a changed size reruns the simulations (and what follows them)
     and jobs read no image for it. None when unknown: outputs then carry no physical size.
     """
     first = images[min(images)] if images else None

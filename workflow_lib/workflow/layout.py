@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from workflow_lib.dataset import SPLITS
-from workflow_lib.simulate import get_kind
+from workflow_lib.workflow import chunks
 
 Config = Mapping[str, Any]
 
@@ -43,6 +43,20 @@ ANNOTATIONS = SIMULATION + "/annotations/{i}.h5"
 PREVIEW = SIMULATION + "/previews/{i}.png"
 IMAGE = SIMULATION + "/images/{i}.tif"
 IMAGE_CHECK = SIMULATION + "/images/{i}.json"
+#: Written last by each chunk job (workflow_lib.workflow.chunks): the samples it made and
+#: their files. Only a complete chunk has one, so a killed job's samples are made again.
+SIMULATED = SIMULATION + "/chunks/simulate-{chunk}.json"
+SKETCHED = SIMULATION + "/chunks/sketch-{chunk}.json"
+SYNTHESIZED = SIMULATION + "/chunks/synthesize-{chunk}.json"
+#: What each stage writes per sample, in the order the stages run: a stage's job removes its
+#: own and the later stages' files of its samples first, so an image is never left beside
+#: labels or a sketch it was not made from.
+STAGE_FILES = {
+    "simulate": (LABELS, LABELS_META),
+    "tracks": (TRACKS,),
+    "sketch": (SKETCH, ANNOTATIONS, PREVIEW),
+    "synthesize": (IMAGE, IMAGE_CHECK),
+}
 METRICS = SIMULATION + "/evaluation/metrics.json"
 EVAL_FIGURE = SIMULATION + "/evaluation/{figure}.png"
 EVAL_FIGURES = ("summary", "grid", "realism", "distributions", "segmenter_loss", "structure")
@@ -80,9 +94,26 @@ def index_files(dataset: str) -> list[str]:
     return [fill(INDEX, dataset=dataset, split=split) for split in SPLITS]
 
 
-def sample_files(template: str, dataset: str, sim: str, count: int) -> list[str]:
-    """``template`` (e.g. :data:`LABELS`) for samples 0..count-1 of one simulation."""
-    return [fill(template, dataset=dataset, sim=sim, i=i) for i in range(count)]
+def sample_files(template: str, dataset: str, sim: str, count: int | Iterable[int]) -> list[str]:
+    """``template`` (e.g. :data:`LABELS`) for samples 0..count-1 (or the samples listed) of
+    one simulation."""
+    indices = range(count) if isinstance(count, int) else count
+    return [fill(template, dataset=dataset, sim=sim, i=i) for i in indices]
+
+
+def stale_files(stage: str, dataset: str, sim: str, samples: Iterable[int]) -> list[str]:
+    """The files of ``samples`` that ``stage`` and the stages after it write (see
+    :data:`STAGE_FILES`)."""
+    stages = list(STAGE_FILES)
+    samples = list(samples)
+    return [path for later in stages[stages.index(stage):] for template in STAGE_FILES[later]
+            for path in sample_files(template, dataset, sim, samples)]
+
+
+def chunk_files(template: str, config: Config, dataset: str, sim: str) -> list[str]:
+    """``template`` (:data:`SIMULATED`, ...) for every chunk of one simulation."""
+    return [fill(template, dataset=dataset, sim=sim, chunk=c)
+            for c in chunks.simulation_chunks(config, dataset, sim)]
 
 
 def prepare_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> list[str]:
@@ -132,33 +163,24 @@ def train_targets(config: Config) -> list[str]:
     return list(dict.fromkeys(model_path(config, ds) for ds in _datasets(config)))
 
 
+def _chunk_targets(config: Config, template: str) -> list[str]:
+    return [path for ds, sim, _ in _simulations(config)
+            for path in chunk_files(template, config, ds, sim)]
+
+
 def simulate_targets(config: Config) -> list[str]:
-    """Every label image, and the CTC track file of every time series sample."""
-    out = []
-    for ds, sim, cfg in _simulations(config):
-        time = get_kind(cfg["kind"]).time
-        for i in range(cfg["count"]):
-            out.append(fill(LABELS, dataset=ds, sim=sim, i=i))
-            if time:
-                out.append(fill(TRACKS, dataset=ds, sim=sim, i=i))
-    return out
+    """Every chunk of labels (with the CTC track files of time series samples)."""
+    return _chunk_targets(config, SIMULATED)
 
 
 def sketch_targets(config: Config) -> list[str]:
-    """Sketch, annotation HDF5 and preview of every simulated sample."""
-    return [
-        fill(template, dataset=ds, sim=sim, i=i)
-        for ds, sim, cfg in _simulations(config)
-        for i in range(cfg["count"])
-        for template in (SKETCH, ANNOTATIONS, PREVIEW)
-    ]
+    """Every chunk of sketches, annotation HDF5 files and previews."""
+    return _chunk_targets(config, SKETCHED)
 
 
 def synthesize_targets(config: Config) -> list[str]:
-    return [
-        path for ds, sim, cfg in _simulations(config)
-        for path in sample_files(IMAGE, ds, sim, cfg["count"])
-    ]
+    """Every chunk of synthetic images and their annotation checks."""
+    return _chunk_targets(config, SYNTHESIZED)
 
 
 def evaluate_targets(config: Config) -> list[str]:

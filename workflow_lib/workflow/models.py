@@ -21,7 +21,7 @@ from workflow_lib.workflow.layout import MODEL, fill
 
 def model_fit(dataset: str, ds: Mapping[str, Any]) -> dict[str, Any]:
     """What a model must have been trained on to synthesise data set ``dataset`` (``ds``: its
-    schema-filled config): the rule param of synthesize_image that :func:`check_model_fit`
+    schema-filled config): the rule param of synthesize_chunk that :func:`check_model_fit`
     compares with the model's metadata at load time."""
     norm = ds["normalize"]
     return {"dataset": dataset, "ndim": ds["ndim"], "channels": len(ds["channels"]),
@@ -101,7 +101,7 @@ def check_models(config: Config) -> None:
     """``model.from`` and ``model.init_from`` of every data set: not both, never the data set's
     own model, never a model no job trains, no cycle of fine-tunings; a named file that exists
     now must fit (:func:`check_model_fit`, :func:`check_init_fit`). A file that another data set
-    trains is checked again when it is loaded (synthesize_image, train_model)."""
+    trains is checked again when it is loaded (synthesize_chunk, train_model)."""
     datasets = config["datasets"]
     own = {os.path.normpath(fill(MODEL, dataset=ds)): ds for ds in datasets}
     for name, ds in datasets.items():

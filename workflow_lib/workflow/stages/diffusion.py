@@ -13,31 +13,30 @@ from tqdm import tqdm
 
 from workflow_lib import calibrate
 from workflow_lib.calibrate import calibrated_stain, edges
-from workflow_lib.calibrate.texture import match_texture
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
-from workflow_lib.diffusion.guard import edge_band, guard_ceiling
 from workflow_lib.diffusion.model_io import (
     file_digest, load_model, model_card, read_model, save_model, schedule_of, versions,
 )
 from workflow_lib.diffusion.plots import plot_loss, plot_samples
-from workflow_lib.diffusion.synthesis import channel_batch, synthesize, to_layout
+from workflow_lib.diffusion.pipeline import SynthesisPipeline
+from workflow_lib.diffusion.settings import SamplingSettings
+from workflow_lib.diffusion.synthesis import synthesize, to_layout
 from workflow_lib.diffusion.train import CHECKPOINT, Trainer, config_hash
-from workflow_lib.errors import InputError
 from workflow_lib.evaluate.completeness import completeness
-from workflow_lib.evaluate.views import units
 from workflow_lib.io import (
     atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
     write_json, write_tiff,
 )
 from workflow_lib.plotting import middle_plane, pyplot, save_figure
 from workflow_lib.simulate import (
-    BLOBS, NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
+    NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
 )
 from workflow_lib.sketch import make_sketch
-from workflow_lib.workflow import config, models
+from workflow_lib.workflow import chunks, config, models
 from workflow_lib.workflow.runner import Job
+from workflow_lib.workflow.stages.chunk import clear_stale, require, write_manifest
 
 log = logging.getLogger("cellsynth")
 
@@ -47,13 +46,6 @@ _PREVIEW_TILES = 8
 # training.
 _PREVIEW_T_FRACTION = 0.4
 _PREVIEW = {"sampler": "dpmpp", "steps": 20, "blur": 1.0, "clip": True}
-# The texture's noise is its own random stream of the sample's seed, so matching texture
-# leaves the diffusion's noise (and images made before it) as they were.
-_TEXTURE_STREAM = 1
-# Redraws of a flagged image: a stream of their own, apart from the first draw's and the
-# texture's.
-_REDRAW_STREAM = 2
-
 
 
 def _progress(desc: str, every: float):
@@ -98,17 +90,14 @@ def _final_losses(trainer: Trainer, every: int) -> dict[str, float | None]:
 def _draw_figures(trainer: Trainer, guides: np.ndarray, patch, seed: int, device, job: Job) -> None:
     """loss.png and samples.png of the current state (atomically: a viewer never sees half)."""
     plot_loss(trainer.history, job.output.loss)
-    params = {
-        **_PREVIEW,
-        "t_start": round(_PREVIEW_T_FRACTION * trainer.cfg["timesteps"]),
-        "tile": list(patch),
-        "overlap": 0,
-        "batch": _PREVIEW_TILES,
-    }
-    outputs = synthesize(guides, trainer.ema.eval(), trainer.schedule, params, device, (seed,))
+    sampling = SamplingSettings(
+        t_start=round(_PREVIEW_T_FRACTION * trainer.cfg["timesteps"]), tile=tuple(patch),
+        overlap=0, batch=_PREVIEW_TILES, **_PREVIEW,
+    )
+    outputs = synthesize(guides, trainer.ema.eval(), trainer.schedule, sampling, device, (seed,))
     plot_samples(
         (guides + 1) / 2, outputs, job.output.samples,
-        f"SDEdit from t={params['t_start']}, {params['sampler']} ({params['steps']} steps), "
+        f"SDEdit from t={sampling.t_start}, {sampling.sampler} ({sampling.steps} steps), "
         f"step {trainer.step}",
     )
 
@@ -171,175 +160,53 @@ def train_model(job: Job) -> None:
     _draw_figures(trainer, guides, patch, seed, device, job)
 
 
-def _load_model(job: Job, device: torch.device):
-    """The job's model.pt as ``(net, meta)``, refused with the config key when it does not fit
-    the data set (param ``model_fit``: ``models.model_fit``; absent: not checked)."""
+def _pipeline(job: Job, kind: Kind, device: torch.device, raw: dict) -> SynthesisPipeline:
+    """The job's synthesis pipeline (model loaded once), refused with the config key when the
+    model does not fit the data set (param ``model_fit``: ``models.model_fit``; absent: not
+    checked)."""
     net, meta = load_model(job.input.model, device)
     fit = getattr(job.params, "model_fit", None)
     if fit is not None:
-        for warning in models.check_model_fit(fit, job.params.synthesis, job.input.model,
-                                              net.config, meta):
+        for warning in models.check_model_fit(fit, raw, job.input.model, net.config, meta):
             log.warning("%s", warning)
-    return net, meta
+    settings = config.synthesis_settings(raw)
+    calibration = getattr(job.input, "calibration", None)
+    real = read_json(calibration) if settings.needs_calibration else None
+    return SynthesisPipeline(net, schedule_of(meta), settings, kind, device, real,
+                             calibration_source=str(calibration), meta=meta)
 
 
-def _objects(job: Job, kind: Kind, labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Where the labels have an object, bool (T, 1 or C, *S) (T = 1 without a time axis), for
-    a sketch of ``shape`` (T, C, *S)."""
-    series = labels if kind.time else labels[None]
-    objects = (series > 0).any(1, keepdims=True) if kind.layered else series > 0
-    fits = (objects.shape[0] == shape[0] and objects.shape[2:] == tuple(shape[2:])
-            and objects.shape[1] in (1, shape[1]))
-    if not fits:
-        raise InputError(job.input.labels, f"labels {labels.shape} do not fit the sketch {shape}: "
-                         "rerun the sketch stage")
-    return objects
+def synthesize_chunk(job: Job) -> None:
+    """A chunk of sketch TIFFs in [-1, 1] -> synthetic image TIFFs in [0, 1] (same layout,
+    axes and pixel size), each with its annotation check JSON; the chunk's manifest last.
 
-
-def _ceiling(objects: np.ndarray, real: dict, guard) -> np.ndarray:
-    """The annotation guard's ceiling (the objects' shape) from them and the real background."""
-    edge = real.get("edge_sigma_px") or 1.0
-    return guard_ceiling(
-        objects, real["background"]["level"], real["background"]["noise_local_mean"],
-        float(np.hypot(edge, guard["sigma"])), guard["margin"],
-    )
-
-
-def _edge_band(kind: Kind, objects: np.ndarray, guard) -> np.ndarray:
-    """Edge keeping's weight (the objects' shape) around the blob-like label channels' objects;
-    0 on cell channels, whose sketch edge is a membrane, not an object's rim."""
-    blobs = np.array([m == BLOBS for m in kind.eval_methods[:objects.shape[1]]])
-    return edge_band(objects & blobs.reshape((1, -1) + (1,) * (objects.ndim - 2)), guard["edge_band"])
-
-
-def _draw(
-    job: Job, net, meta: dict, device: torch.device, kind: Kind, sketch: np.ndarray,
-    batch: np.ndarray, labels: np.ndarray, real: dict, seed: tuple[int, ...],
-) -> tuple[np.ndarray, list[dict] | str | None]:
-    """Sketch (T, C, *S) in [-1, 1], as network inputs ``batch`` (:func:`channel_batch`) ->
-    (synthetic (T, C, *S) in [0, 1], texture record or None): SDEdit with the annotation guard,
-    then texture matching (``job.params.synthesis``)."""
-    params = job.params.synthesis
-    channels = net.config["channels"]
-    objects = _objects(job, kind, labels, sketch.shape)
-    guard = params["guard"]
-    ceiling = band = None
-    if guard["enabled"]:
-        ceiling = channel_batch(np.broadcast_to(_ceiling(objects, real, guard), sketch.shape), channels)
-        if guard["edge_band"] > 0:
-            band = channel_batch(np.broadcast_to(_edge_band(kind, objects, guard), sketch.shape), channels)
-    out = synthesize(
-        batch, net, schedule_of(meta), params, device, seed,
-        _progress("denoise", 5), ceiling=ceiling, guard_sigma=guard["sigma"], edge_band=band,
-    ).reshape(sketch.shape)
-    texture = (_match_texture(job, kind, out, objects, real, seed, channels)
-               if params["texture"] else None)
-    return out, texture
-
-
-def synthesize_image(job: Job) -> None:
-    """One sketch TIFF in [-1, 1] -> one synthetic image TIFF in [0, 1], same layout and axes.
-
-    Time series (T, C, ...) are T independent frames. Seeded by (synthesis seed, sample index);
-    an image the annotation check flags is drawn again with derived seeds, at most
-    ``annotation_check.redraws`` times (same labels and sketch: they stay paired), and its
-    check JSON lists the flagged draws (``redrawn``).
+    Time series (T, C, ...) are T independent frames. Sample i is seeded by (synthesis seed,
+    i), whatever the chunking; an image the annotation check flags is drawn again with derived
+    seeds (``annotation_check.redraws``), and its check JSON lists the flagged draws.
     """
-    params = job.params.synthesis
-    sketch_path = job.input.sketch
+    files, chunk = job.params.files, job.wildcards.chunk
+    require(files["sketch"], "sketch_chunk")
+    require(files["labels"], "simulate_chunk")
+    clear_stale(files["stale"])
     device = _device(job)
-    net, meta = _load_model(job, device)
-    ndim = meta["ndim"]
-    array, axes = read_tiff(sketch_path)
-    sketch, has_time = to_layout(array.astype(np.float32), axes, ndim, str(sketch_path))
-    if sketch.min() < -1 or sketch.max() > 1:
-        log.warning("%s: values outside [-1, 1] are clipped", sketch_path)
-        sketch = sketch.clip(-1, 1)
-    batch = channel_batch(sketch, net.config["channels"], str(sketch_path))
     kind = get_kind(job.params.kind)
-    labels, _ = read_tiff(job.input.labels, axes=axes_for(ndim, time=kind.time))
-    guard = params["guard"]
-    real = read_json(job.input.calibration) if guard["enabled"] or params["texture"] else {}
-    limits = params["annotation_check"]
-    i = int(job.wildcards.i)
-    flagged_draws = []
-    for attempt in range(limits["redraws"] + 1):
-        seed = _draw_seed(params["seed"], i, attempt)
-        out, texture = _draw(job, net, meta, device, kind, sketch, batch, labels, real, seed)
-        image = out if has_time else out[0]
-        check = _annotation_check(kind, labels, image, limits)
-        if not check["flagged"]:
-            break
-        flagged_draws.append({"seeds": list(seed), "problems": check["problems"]})
-        log.info("%s: draw %d flagged (%s)", job.output.image, attempt, "; ".join(check["problems"]))
-    check["seeds"] = list(seed)
-    check["redrawn"] = flagged_draws[:-1] if check["flagged"] else flagged_draws
-    if check["flagged"]:
-        log.warning("%s: flagged after %d draws (synthesis.annotation_check.redraws: %d): %s; "
-                    "flagged in %s and left out of exports", job.output.image, attempt + 1,
-                    limits["redraws"], "; ".join(check["problems"]), job.output.check)
-    elif flagged_draws:
-        log.info("%s: draw %d passed the annotation check after %d flagged", job.output.image,
-                 attempt, len(flagged_draws))
-    if texture is not None:
-        check["texture"] = texture
-    write_tiff(job.output.image, image, axes_for(ndim, time=has_time),
-               spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
-    write_json(job.output.check, check)
-
-
-def _match_texture(
-    job: Job, kind: Kind, out: np.ndarray, objects: np.ndarray, real: dict, seed: tuple[int, ...],
-    model_channels: int,
-) -> list[dict] | str:
-    """Match ``out`` (T, C, *S; changed in place) frame by frame to the real images' pixel
-    noise and texture (``calibrate.texture``); returns what was done per frame, or why not."""
-    target = real.get("texture")
-    if target is None:
-        reason = (f"{job.input.calibration} predates texture measurements: rerun it with "
-                  "`snakemake --forcerun calibrate_dataset`")
-        log.warning("texture not matched: %s", reason)
-        return reason
-    # The texture is measured inside nuclei of the one channel the calibration measured: it
-    # applies where a one-channel model (trained on that channel) drew a nucleus channel.
-    channels = [c for c, stain in enumerate(kind.stains) if stain == NUCLEUS_STAIN and c < out.shape[1]]
-    if calibrated_stain(real) != NUCLEUS_STAIN or not channels or model_channels != 1:
-        reason = ("the calibration measures the texture of nuclei in one channel; this "
-                  "simulation's images are not drawn by a single-channel model or show no nuclei")
-        log.info("texture not matched: %s", reason)
-        return reason
-    rng = np.random.default_rng(np.random.SeedSequence([*seed, _TEXTURE_STREAM]))
-    done = []
-    for t in range(out.shape[0]):
-        for c in channels:
-            out[t, c], frame = match_texture(out[t, c], objects[t, min(c, objects.shape[1] - 1)], target, rng)
-            done.append(frame)
-    log.info("texture matched to the real images: %s", done)
-    return done
-
-
-def _draw_seed(seed: int, i: int, attempt: int) -> tuple[int, ...]:
-    """Noise seeds of draw ``attempt`` of sample ``i``: the first draw keeps the sample's own
-    (seed, i); redraws of a flagged image get their own derived streams."""
-    return (seed, i) if attempt == 0 else (seed, i, _REDRAW_STREAM, attempt)
-
-
-def _annotation_check(kind: Kind, labels: np.ndarray, image: np.ndarray, limits) -> dict:
-    """Completeness of this image against its labels (blob-like label channels); flagged when
-    over the limits (``problems`` says how), so no such sample reaches a user silently."""
-    blobs = [u for u in units(kind, labels, image) if u.method == BLOBS]
-    if not blobs:
-        return {"flagged": False, "reason": "no blob-like label channel: not checked"}
-    scores = completeness([u.image for u in blobs], [u.labels for u in blobs])
-    problems = []
-    if (scores["unannotated_pct"] or 0.0) > limits["max_unannotated_pct"]:
-        problems.append(f"{scores['unannotated_pct']:.1f} % of its objects are in no mask "
-                        f"(limit {limits['max_unannotated_pct']} %)")
-    offset = scores["boundary_offset_px"]
-    if offset is not None and abs(offset) > limits["max_boundary_offset_px"]:
-        problems.append(f"its object edges lie {offset:+.2f} px from the mask edges "
-                        f"(limit {limits['max_boundary_offset_px']} px)")
-    return {"flagged": bool(problems), "problems": problems, "limits": dict(limits), **scores}
+    pipeline = _pipeline(job, kind, device, job.params.synthesis)
+    ndim = pipeline.meta["ndim"]
+    seed = pipeline.settings.seed
+    records = []
+    for n, i in enumerate(chunks.samples(chunk)):
+        sketch_path, image_path = files["sketch"][n], files["image"][n]
+        array, axes = read_tiff(sketch_path)
+        sketch, has_time = to_layout(array.astype(np.float32), axes, ndim, str(sketch_path))
+        pipeline.check_sketch(sketch, str(sketch_path))
+        labels, _ = read_tiff(files["labels"][n], axes=axes_for(ndim, time=kind.time))
+        drawn = pipeline.sample(sketch, labels, (seed, i), name=str(image_path))
+        write_tiff(image_path, drawn.image, axes_for(ndim, time=has_time),
+                   spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
+        write_json(files["check"][n], drawn.report)
+        records.append({"sample": i, "flagged": drawn.report["flagged"],
+                        "redrawn": len(drawn.report.get("redrawn", []))})
+    write_manifest(job.output[0], chunk, records, files["image"] + files["check"])
 
 
 def _trial_shape(tile: list[int], ndim: int) -> list[int]:
@@ -364,10 +231,10 @@ def calibrate_edges(job: Job) -> None:
         write_json(job.output.json, {"shift_px": 0.0, "reason": reason})
         return
     device = _device(job)
-    net, meta = _load_model(job, device)
-    ndim, seed = meta["ndim"], job.params.synthesis["seed"]
-    shape = _trial_shape(job.params.synthesis["tile"], ndim)
     kind = get_kind("nuclei")
+    pipeline = _pipeline(job, kind, device, job.params.synthesis)
+    ndim, seed = pipeline.meta["ndim"], pipeline.settings.seed
+    shape = _trial_shape(job.params.synthesis["tile"], ndim)
     prefix = config.key(dataset, "calibration")
     with config.keyed(prefix):
         settings = read_params(kind.name, calibrate.simulation_params(real, kind, shape, {}), ndim)
@@ -377,11 +244,10 @@ def calibrate_edges(job: Job) -> None:
     def trial(shift: float) -> tuple[np.ndarray, float | None]:
         p = config.sketch_settings({**sketch_raw, "edge_shift": shift}, ndim, prefix)
         sketch = make_sketch(labels, kind, p, sample_rng(seed, 0, stream=1))[None]
-        batch = channel_batch(sketch, net.config["channels"], f"edge trial of {dataset}")
-        image, _ = _draw(job, net, meta, device, kind, sketch, batch, labels, real, (seed, 0))
+        image, _ = pipeline.draw(sketch, labels, (seed, 0), f"edge trial of {dataset}")
         return image[0, 0], completeness([image[0, 0]], [labels[0]])["boundary_offset_px"]
 
-    tolerance = job.params.synthesis["annotation_check"]["max_boundary_offset_px"] / 2
+    tolerance = pipeline.settings.check.max_boundary_offset_px / 2
     first, o0 = trial(0.0)
     trials, images = [(0.0, o0)], {0.0: first}
     shift, slope, reason = 0.0, None, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -9,13 +10,16 @@ import torch
 from workflow_lib.calibrate.figures import structure_distances, structure_figure
 from workflow_lib.calibrate import MEASUREMENTS, calibrated_stain
 from workflow_lib.dataset import SPLITS
+from workflow_lib.device import pick_device
 from workflow_lib.evaluate import figures, protocol
+from workflow_lib.evaluate.settings import EvaluationSettings
 from workflow_lib.io import axes_for, read_json, read_tiff, write_json
 from workflow_lib.plotting import pyplot, save_figure
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow import config
 from workflow_lib.workflow.inputs import real_images
 from workflow_lib.workflow.runner import Job
+from workflow_lib.workflow.stages.chunk import require
 
 
 def _real_split(job: Job, split: str):
@@ -77,10 +81,19 @@ def evaluate_reference(job: Job) -> None:
     test, tested_on = _real_tested_on(job)
     result, losses = protocol.evaluate_reference(
         _real_split(job, "train"), test,
-        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
+        evaluation["real_masks"] is not None, _settings(job), tested_on,
     )
     result["downstream_real_losses"] = losses
     write_json(job.output[0], result, indent=2)
+
+
+def _settings(job: Job) -> EvaluationSettings:
+    """The job's evaluation settings, on the device the job has (a GPU where there is one:
+    the realism classifier and the segmenters train there)."""
+    device = pick_device(getattr(job.params, "device", "auto"),
+                         getattr(job.params, "require_gpu", False))
+    return dataclasses.replace(config.evaluation_settings(job.params.evaluation),
+                               device=str(device))
 
 
 def evaluate_simulation(job: Job) -> None:
@@ -89,19 +102,23 @@ def evaluate_simulation(job: Job) -> None:
     evaluation = job.params.evaluation
     kind = get_kind(job.params.kind)
     axes = axes_for(job.params.ndim, time=kind.time)
+    files = job.params.samples   # the evaluated samples' files, made by the chunks (input)
+    require(files["labels"], "simulate_chunk")
+    require(files["sketches"], "sketch_chunk")
+    require(files["images"] + files["checks"], "synthesize_chunk")
     samples = [
         protocol.Sample(*(read_tiff(path, axes=axes)[0] for path in paths))
-        for paths in zip(job.input.labels, job.input.sketches, job.input.images)
+        for paths in zip(files["labels"], files["sketches"], files["images"], strict=True)
     ]
     reference = read_json(job.input.reference)
     test, tested_on = _real_tested_on(job)
     metrics, data = protocol.evaluate_simulation(
         kind, samples, _real_split(job, "train"), test, reference,
-        evaluation["real_masks"] is not None, config.evaluation_settings(evaluation), tested_on,
+        evaluation["real_masks"] is not None, _settings(job), tested_on,
         real_stain=calibrated_stain(read_json(job.input.calibration)),
     )
     metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim,
-               "samples": _sample_checks(job.input.checks), **metrics}
+               "samples": _sample_checks(files["checks"]), **metrics}
     out = job.output
     figures.save(figures.summary(metrics), out.summary)
     figures.save(

@@ -10,6 +10,7 @@ from workflow_lib.export import ExportSample, export
 from workflow_lib.io import axes_for, read_json, read_tiff
 from workflow_lib.simulate import get_kind
 from workflow_lib.workflow.runner import Job
+from workflow_lib.workflow.stages.chunk import require
 
 log = logging.getLogger("cellsynth")
 
@@ -17,8 +18,12 @@ log = logging.getLogger("cellsynth")
 def export_dataset(job: Job) -> None:
     """All samples of every simulation (names ``{sim}_{i}``) -> ``results/{ds}/export/{format}``."""
     samples, flagged = [], []
+    files = job.params.files   # the samples' files, made by the synthesis chunks (input)
+    require(files["labels"] + files["meta"], "simulate_chunk")
+    require(files["images"] + files["checks"], "synthesize_chunk")
     for (sim, i, kind_name), labels, image, meta, check in zip(
-        job.params.samples, job.input.labels, job.input.images, job.input.meta, job.input.checks
+        job.params.samples, files["labels"], files["images"], files["meta"], files["checks"],
+        strict=True,
     ):
         if read_json(check).get("flagged"):
             flagged.append(f"{sim}_{i}")

@@ -53,7 +53,7 @@ def index_dataset(job: Job) -> None:
 
 def _log_pixel_sizes(h5_files: list[str]) -> None:
     """Say once per data set what pixel size its outputs get: that of its first image (rule
-    simulate_sample's param), or none; warn when its images disagree."""
+    simulate_chunk's param), or none; warn when its images disagree."""
     sizes = {}
     for path in h5_files:
         _, attrs = read_h5_header(path)

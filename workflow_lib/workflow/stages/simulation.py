@@ -18,7 +18,8 @@ from workflow_lib.io import (
 from workflow_lib.simulate import Kind, get_kind, sample_rng, simulate, track_text
 from workflow_lib.sketch import annotations, make_sketch
 from workflow_lib.sketch.preview import write_preview
-from workflow_lib.workflow import config
+from workflow_lib.workflow import chunks, config
+from workflow_lib.workflow.stages.chunk import clear_stale, require, write_manifest
 from workflow_lib.plotting import save_figure
 from workflow_lib.workflow.inputs import read_mask, read_real_mask
 from workflow_lib.workflow.runner import Job
@@ -69,43 +70,55 @@ def _check_whole_objects(dataset: str, stain: str, whole: int, images: list[str]
                     "or calibration.masks, make them reliable", whole, thing, listed)
 
 
-def simulate_sample(job: Job) -> None:
-    """One simulated label image (+ metadata JSON: kind, seed, instances, tracks, ...)."""
-    p, wc = job.params, job.wildcards
-    i = int(wc.i)
+def simulate_chunk(job: Job) -> None:
+    """A chunk of simulated label images, each with its metadata JSON (and, for time series,
+    its CTC ``res_track.txt``); the chunk's manifest last."""
+    p, wc, files = job.params, job.wildcards, job.params.files
+    samples = chunks.samples(wc.chunk)
+    clear_stale(files["stale"])
     shape = list(p.shape)
     params = p.params
     if p.calibrate:
         with config.keyed(config.sim_key(wc.dataset, wc.sim)):
             params = calibrate.simulation_params(read_json(job.input.calibration), get_kind(p.kind), shape, params)
     kind, settings = config.simulation_params(wc.dataset, wc.sim, p.kind, params, len(shape))
-    mask_path = job.input.mask if kind.needs_mask else None
-    mask = read_mask(mask_path, len(shape)) if mask_path else None
-    with config.keyed(config.sim_key(wc.dataset, wc.sim, "params")):
-        sim = simulate(kind.name, shape, settings, sample_rng(p.seed, i), mask=mask)
-    if sim.count == 0:
-        log.warning("%s sample %d has no instance (an empty label image)",
-                    config.sim_key(wc.dataset, wc.sim), i)
+    masks = list(getattr(job.input, "masks", None) or []) if kind.needs_mask else []
     layout = axes_for(len(shape), time=kind.time)
     spacing = _sample_spacing(job.params.pixel_size, params, len(shape))
-    write_tiff(job.output.labels, sim.labels, layout, spacing=spacing)
-    write_json(job.output.meta, {
-        "kind": kind.name,
-        "sample": i,
-        "seed": p.seed,
-        "shape": shape,
-        "layout": layout,
-        "array_shape": list(sim.labels.shape),
-        "instances": sim.count,
-        "params": params,
-        "calibrated": bool(p.calibrate),
-        "source_mask": str(mask_path) if mask_path else None,
-        "tracks": sim.tracks.tolist() if sim.tracks is not None else None,
-        "spacing_um": spacing,
-    })
-    log.info("%s sample %d: %d instances, labels %s, pixel size %s", kind.name, i, sim.count,
-             sim.labels.shape, f"{spacing} um ([Z,] Y, X)" if spacing else
+    records = []
+    for n, i in enumerate(samples):
+        mask_path = masks[n] if masks else None
+        mask = read_mask(mask_path, len(shape)) if mask_path else None
+        with config.keyed(config.sim_key(wc.dataset, wc.sim, "params")):
+            sim = simulate(kind.name, shape, settings, sample_rng(p.seed, i), mask=mask)
+        if sim.count == 0:
+            log.warning("%s sample %d has no instance (an empty label image)",
+                        config.sim_key(wc.dataset, wc.sim), i)
+        write_tiff(files["labels"][n], sim.labels, layout, spacing=spacing)
+        write_json(files["meta"][n], {
+            "kind": kind.name,
+            "sample": i,
+            "seed": p.seed,
+            "shape": shape,
+            "layout": layout,
+            "array_shape": list(sim.labels.shape),
+            "instances": sim.count,
+            "params": params,
+            "calibrated": bool(p.calibrate),
+            "source_mask": str(mask_path) if mask_path else None,
+            "tracks": sim.tracks.tolist() if sim.tracks is not None else None,
+            "spacing_um": spacing,
+        })
+        if kind.time:
+            tracks = np.asarray(sim.tracks if sim.tracks is not None else [], np.int64).reshape(-1, 4)
+            Path(files["tracks"][n]).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(files["tracks"][n], track_text(tracks))
+        log.info("%s sample %d: %d instances, labels %s", kind.name, i, sim.count, sim.labels.shape)
+        records.append({"sample": i, "instances": sim.count})
+    log.info("pixel size %s", f"{spacing} um ([Z,] Y, X)" if spacing else
              "unknown (no `pixel_size` in the config, none in the image metadata): none written")
+    written = files["labels"] + files["meta"] + (files["tracks"] if kind.time else [])
+    write_manifest(job.output[0], wc.chunk, records, written)
 
 
 def _sample_spacing(
@@ -125,29 +138,20 @@ def _sample_spacing(
     return spacing
 
 
-def export_tracks(job: Job) -> None:
-    """Cell Tracking Challenge ``res_track.txt`` of a time series sample, from its metadata."""
-    meta = read_json(job.input[0])
-    tracks = np.asarray(meta["tracks"] or [], dtype=np.int64).reshape(-1, 4)
-    atomic_write_text(job.output[0], track_text(tracks))
-
-
 def _read_labels(path: str, kind: Kind, spatial: int) -> np.ndarray:
     labels, _ = read_tiff(path, axes=axes_for(spatial, time=kind.time))
     return labels
 
 
-def sketch_sample(job: Job) -> None:
-    """Labels -> sketch TIFF in [-1, 1], annotation HDF5 and PNG preview."""
-    wc = job.wildcards
-    i = int(wc.i)
-    meta = read_json(job.input.meta)
-    kind = get_kind(meta["kind"])
-    spatial = len(meta["shape"])
-    labels = _read_labels(job.input.labels, kind, spatial)
+def sketch_chunk(job: Job) -> None:
+    """A chunk of labels -> sketch TIFFs in [-1, 1], annotation HDF5 files and PNG previews;
+    the chunk's manifest last."""
+    wc, files = job.wildcards, job.params.files
+    require(files["labels"] + files["meta"], "simulate_chunk")
+    clear_stale(files["stale"])
     prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
     raw = job.params.sketch
-    params = config.sketch_settings(raw, spatial, prefix)
+    measured_raw, real = None, None
     if job.params.calibrate:
         # the label channels showing the calibration's stain take its measurements; the others
         # (multichannel's cells beside calibrated nuclei) keep their own sketch settings
@@ -158,21 +162,31 @@ def sketch_sample(job: Job) -> None:
             measured_raw["edge_shift"] = read_json(edges)["shift_px"]
             log.info("calibrated channels: edges shifted %+.3f px (edge trial, %s)",
                      measured_raw["edge_shift"], edges)
-        measured = config.sketch_settings(measured_raw, spatial, prefix)
-        calibrated = calibrate.calibrated_stain(real)
-        params = [measured if stain == calibrated else params for stain in kind.stains]
-    with config.keyed(prefix):
-        sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
-    layout = axes_for(spatial, time=kind.time)
-    spacing = meta.get("spacing_um")  # the labels' pixel size (simulate_sample)
-    write_tiff(job.output.sketch, sketch, layout, spacing=spacing)
-    write_h5(
-        job.output.h5,
-        annotations(labels, sketch, time=kind.time),
-        {"kind": kind.name, "layout": layout, "sample": i,
-         "element_size_um": None if spacing is None else np.asarray(spacing, np.float64)},
-    )
-    title = f"{wc.sim} #{i}: {kind.name}, {meta['instances']} ids"
-    write_preview(job.output.preview, labels, sketch, title, time=kind.time)
-    log.info("sketch %s sample %d: %s in [%.3f, %.3f]",
-             config.sim_key(wc.dataset, wc.sim), i, sketch.shape, sketch.min(), sketch.max())
+    records = []
+    for n, i in enumerate(chunks.samples(wc.chunk)):
+        meta = read_json(files["meta"][n])
+        kind = get_kind(meta["kind"])
+        spatial = len(meta["shape"])
+        labels = _read_labels(files["labels"][n], kind, spatial)
+        params = config.sketch_settings(raw, spatial, prefix)
+        if measured_raw is not None:
+            measured = config.sketch_settings(measured_raw, spatial, prefix)
+            calibrated = calibrate.calibrated_stain(real)
+            params = [measured if stain == calibrated else params for stain in kind.stains]
+        with config.keyed(prefix):
+            sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
+        layout = axes_for(spatial, time=kind.time)
+        spacing = meta.get("spacing_um")  # the labels' pixel size (simulate_chunk)
+        write_tiff(files["sketch"][n], sketch, layout, spacing=spacing)
+        write_h5(
+            files["annotations"][n],
+            annotations(labels, sketch, time=kind.time),
+            {"kind": kind.name, "layout": layout, "sample": i,
+             "element_size_um": None if spacing is None else np.asarray(spacing, np.float64)},
+        )
+        title = f"{wc.sim} #{i}: {kind.name}, {meta['instances']} ids"
+        write_preview(files["preview"][n], labels, sketch, title, time=kind.time)
+        log.info("sketch %s sample %d: %s in [%.3f, %.3f]",
+                 config.sim_key(wc.dataset, wc.sim), i, sketch.shape, sketch.min(), sketch.max())
+        records.append({"sample": i, "min": float(sketch.min()), "max": float(sketch.max())})
+    write_manifest(job.output[0], wc.chunk, records, files["sketch"] + files["annotations"])

@@ -1,8 +1,0 @@
-"""Rule export_tracks: see workflow_lib.workflow.stages.simulation.export_tracks."""
-
-import _workflow_path  # noqa: F401  (puts the repository on sys.path; must be first)
-
-from workflow_lib.workflow.stages import simulation
-from workflow_lib.workflow.runner import run_script
-
-run_script(snakemake, simulation.export_tracks)  # noqa: F821

@@ -1,0 +1,271 @@
+"""The synthesis pipeline: model, sampler, tiling, annotation guard, edge keeping, texture step
+and annotation check behind one object, built once and called for many samples.
+
+As diffusers' pipelines own a model and a scheduler, :class:`SynthesisPipeline` owns the
+trained network and everything synthesis does around it; the workflow stage only reads and
+writes files, and the edge trial, bench scripts and tests call the same object::
+
+    pipeline = SynthesisPipeline.from_file("model.pt", settings, get_kind("nuclei"),
+                                           calibration, device)
+    drawn = pipeline(sketches, labels, [(seed, i) for i in samples])
+
+Every sample keeps its own noise seeds, so an image is the same whatever else is drawn with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from workflow_lib.calibrate import calibrated_stain
+from workflow_lib.calibrate.texture import match_texture
+from workflow_lib.diffusion.guard import edge_band, guard_ceiling
+from workflow_lib.diffusion.model_io import load_model, schedule_of
+from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.settings import SynthesisSettings
+from workflow_lib.diffusion.synthesis import channel_batch, synthesize
+from workflow_lib.diffusion.unet import UNet
+from workflow_lib.errors import InputError
+from workflow_lib.evaluate.completeness import completeness
+from workflow_lib.evaluate.views import units
+from workflow_lib.simulate import BLOBS, NUCLEUS_STAIN, Kind
+
+log = logging.getLogger("cellsynth")
+
+# The texture's noise is its own random stream of the sample's seed, so matching texture
+# leaves the diffusion's noise (and images made before it) as they were.
+TEXTURE_STREAM = 1
+# Redraws of a flagged image: a stream of their own, apart from the first draw's and the
+# texture's.
+REDRAW_STREAM = 2
+
+
+def draw_seed(seeds: tuple[int, ...], attempt: int) -> tuple[int, ...]:
+    """Noise seeds of draw ``attempt`` of a sample seeded ``seeds`` (``(synthesis seed, i)``):
+    the first draw keeps the sample's own, redraws of a flagged image get derived streams."""
+    return tuple(seeds) if attempt == 0 else (*seeds, REDRAW_STREAM, attempt)
+
+
+@dataclass
+class Drawn:
+    """One synthesised sample: ``image`` float32 in [0, 1] in the labels' layout ((C, *S), or
+    (T, C, *S) for time series) and ``report``, its
+    annotation check (``flagged``, ``problems``, completeness), ``seeds`` of the delivered
+    draw, ``redrawn`` (seeds and problems of each flagged draw) and ``texture``."""
+
+    image: np.ndarray
+    report: dict[str, Any]
+
+
+class SynthesisPipeline:
+    """Sketches of one simulation kind -> synthetic images, checked against their labels.
+
+    ``net``/``schedule``: the trained model; ``settings``: :class:`SynthesisSettings`;
+    ``kind``: the simulation kind (its stains, channels and evaluation methods);
+    ``calibration``: the data set's measurements (``calibration.json``; needed when the guard
+    or texture matching is on); ``calibration_source``: what log lines call it; ``meta``:
+    what the model file records of its training (``ndim``, ``normalize``, ...).
+    """
+
+    def __init__(
+        self,
+        net: UNet,
+        schedule: NoiseSchedule,
+        settings: SynthesisSettings,
+        kind: Kind,
+        device: torch.device,
+        calibration: Mapping[str, Any] | None = None,
+        calibration_source: str = "the calibration",
+        progress_every: float = 5.0,
+        meta: Mapping[str, Any] | None = None,
+    ):
+        if settings.needs_calibration and calibration is None:
+            raise ValueError("the guard and texture matching need the data set's calibration")
+        self.net, self.schedule, self.settings, self.kind = net, schedule, settings, kind
+        self.device = device
+        self.calibration = dict(calibration or {})
+        self.calibration_source = calibration_source
+        self.progress_every = progress_every
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, settings: SynthesisSettings, kind: Kind, device: torch.device,
+        calibration: Mapping[str, Any] | None = None, **options: Any,
+    ) -> "SynthesisPipeline":
+        """The pipeline of a saved ``model.pt`` (loaded once onto ``device``)."""
+        net, meta = load_model(path, device)
+        return cls(net, schedule_of(meta), settings, kind, device, calibration, meta=meta,
+                   **options)
+
+    @property
+    def model_channels(self) -> int:
+        return self.net.config["channels"]
+
+    def __call__(
+        self,
+        sketches: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        seeds: Sequence[tuple[int, ...]],
+        names: Sequence[str] | None = None,
+    ) -> list[Drawn]:
+        """Sketches (T, C, *S) in [-1, 1] (T = 1 without a time axis) with their labels
+        ((C, *S) or, for time series, (T, C, *S)) -> one checked :class:`Drawn` each.
+
+        A draw the annotation check flags is drawn again with :func:`draw_seed`'s derived seeds
+        (same labels and sketch: they stay paired), at most ``check.redraws`` times. ``names``
+        (what log lines call the samples, e.g. their output files) default to their positions.
+        """
+        names = names or [f"sample {n}" for n in range(len(sketches))]
+        return [self.sample(s, lab, seed, name)
+                for s, lab, seed, name in zip(sketches, labels, seeds, names, strict=True)]
+
+    def sample(self, sketch: np.ndarray, labels: np.ndarray, seeds: tuple[int, ...],
+               name: str = "sample") -> Drawn:
+        """One sample of :meth:`__call__`."""
+        limits = self.settings.check
+        flagged = []
+        for attempt in range(limits.redraws + 1):
+            seed = draw_seed(seeds, attempt)
+            out, texture = self.draw(sketch, labels, seed, name)
+            image = out if self.kind.time else out[0]
+            check = self.check(labels, image)
+            if not check["flagged"]:
+                break
+            flagged.append({"seeds": list(seed), "problems": check["problems"]})
+            log.info("%s: draw %d flagged (%s)", name, attempt, "; ".join(check["problems"]))
+        check["seeds"] = list(seed)
+        check["redrawn"] = flagged[:-1] if check["flagged"] else flagged
+        if check["flagged"]:
+            log.warning("%s: flagged after %d draws (synthesis.annotation_check.redraws: %d): %s; "
+                        "left out of exports", name, attempt + 1, limits.redraws,
+                        "; ".join(check["problems"]))
+        elif flagged:
+            log.info("%s: draw %d passed the annotation check after %d flagged", name, attempt,
+                     len(flagged))
+        if texture is not None:
+            check["texture"] = texture
+        return Drawn(image, check)
+
+    def draw(self, sketch: np.ndarray, labels: np.ndarray, seeds: tuple[int, ...],
+             name: str = "sample") -> tuple[np.ndarray, list[dict] | str | None]:
+        """One unchecked draw: sketch (T, C, *S) in [-1, 1] -> (synthetic (T, C, *S) in [0, 1],
+        texture record or None): SDEdit with the annotation guard, then texture matching."""
+        if sketch.min() < -1 or sketch.max() > 1:
+            log.warning("%s: sketch values outside [-1, 1] are clipped", name)
+            sketch = sketch.clip(-1, 1)
+        batch = channel_batch(sketch.astype(np.float32, copy=False), self.model_channels, name)
+        objects = self._objects(labels, sketch.shape, name)
+        guard = self.settings.guard
+        ceiling = band = None
+        if guard.enabled:
+            ceiling = self._batch(self._ceiling(objects), sketch.shape)
+            if guard.edge_band > 0:
+                band = self._batch(self._edge_band(objects), sketch.shape)
+        out = synthesize(
+            batch, self.net, self.schedule, self.settings.sampling, self.device, seeds,
+            self._progress("denoise"), ceiling=ceiling, guard_sigma=guard.sigma, edge_band=band,
+        ).reshape(sketch.shape)
+        texture = self._match_texture(out, objects, seeds) if self.settings.texture else None
+        return out, texture
+
+    def check(self, labels: np.ndarray, image: np.ndarray) -> dict[str, Any]:
+        """Completeness of ``image`` (the labels' layout) against its labels (blob-like label channels); flagged when over the limits (``problems`` says
+        how), so no such sample reaches a user silently."""
+        blobs = [u for u in units(self.kind, labels, image) if u.method == BLOBS]
+        if not blobs:
+            return {"flagged": False, "reason": "no blob-like label channel: not checked"}
+        limits = self.settings.check
+        scores = completeness([u.image for u in blobs], [u.labels for u in blobs])
+        problems = []
+        if (scores["unannotated_pct"] or 0.0) > limits.max_unannotated_pct:
+            problems.append(f"{scores['unannotated_pct']:.1f} % of its objects are in no mask "
+                            f"(limit {limits.max_unannotated_pct} %)")
+        offset = scores["boundary_offset_px"]
+        if offset is not None and abs(offset) > limits.max_boundary_offset_px:
+            problems.append(f"its object edges lie {offset:+.2f} px from the mask edges "
+                            f"(limit {limits.max_boundary_offset_px} px)")
+        return {"flagged": bool(problems), "problems": problems,
+                "limits": {"max_unannotated_pct": limits.max_unannotated_pct,
+                           "max_boundary_offset_px": limits.max_boundary_offset_px,
+                           "redraws": limits.redraws},
+                **scores}
+
+    def check_sketch(self, sketch: np.ndarray, source: str) -> None:
+        """Refuse (naming ``source``) a sketch (T, C, *S) whose channels the model cannot draw."""
+        channel_batch(sketch, self.model_channels, source)
+
+    def _progress(self, desc: str) -> Callable[[Iterable[int]], Iterable[int]]:
+        return lambda it: tqdm(it, desc=desc, file=sys.stderr, mininterval=self.progress_every)
+
+    def _batch(self, field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return channel_batch(np.broadcast_to(field, shape), self.model_channels)
+
+    def _objects(self, labels: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+        """Where the labels have an object, bool (T, 1 or C, *S) (T = 1 without a time axis),
+        for a sketch of ``shape`` (T, C, *S)."""
+        series = labels if self.kind.time else labels[None]
+        objects = (series > 0).any(1, keepdims=True) if self.kind.layered else series > 0
+        fits = (objects.shape[0] == shape[0] and objects.shape[2:] == tuple(shape[2:])
+                and objects.shape[1] in (1, shape[1]))
+        if not fits:
+            raise InputError(name, f"labels {labels.shape} do not fit the sketch {shape}: "
+                             "rerun the sketch stage")
+        return objects
+
+    def _ceiling(self, objects: np.ndarray) -> np.ndarray:
+        """The annotation guard's ceiling (the objects' shape) from them and the real
+        background."""
+        real, guard = self.calibration, self.settings.guard
+        edge = real.get("edge_sigma_px") or 1.0
+        return guard_ceiling(
+            objects, real["background"]["level"], real["background"]["noise_local_mean"],
+            float(np.hypot(edge, guard.sigma)), guard.margin,
+        )
+
+    def _edge_band(self, objects: np.ndarray) -> np.ndarray:
+        """Edge keeping's weight (the objects' shape) around the blob-like label channels'
+        objects; 0 on cell channels, whose sketch edge is a membrane, not an object's rim."""
+        methods = self.kind.eval_methods[:objects.shape[1]]
+        blobs = np.array([m == BLOBS for m in methods]).reshape((1, -1) + (1,) * (objects.ndim - 2))
+        return edge_band(objects & blobs, self.settings.guard.edge_band)
+
+    def _match_texture(self, out: np.ndarray, objects: np.ndarray,
+                       seeds: tuple[int, ...]) -> list[dict] | str:
+        """Match ``out`` (T, C, *S; changed in place) frame by frame to the real images' pixel
+        noise and texture (:mod:`workflow_lib.calibrate.texture`); returns what was done per
+        frame, or why not."""
+        target = self.calibration.get("texture")
+        if target is None:
+            reason = (f"{self.calibration_source} predates texture measurements: rerun it with "
+                      "`snakemake --forcerun calibrate_dataset`")
+            log.warning("texture not matched: %s", reason)
+            return reason
+        # The texture is measured inside nuclei of the one channel the calibration measured:
+        # it applies where a one-channel model (trained on that channel) drew a nucleus channel.
+        channels = [c for c, stain in enumerate(self.kind.stains)
+                    if stain == NUCLEUS_STAIN and c < out.shape[1]]
+        if (calibrated_stain(self.calibration) != NUCLEUS_STAIN or not channels
+                or self.model_channels != 1):
+            reason = ("the calibration measures the texture of nuclei in one channel; this "
+                      "simulation's images are not drawn by a single-channel model or show no "
+                      "nuclei")
+            log.info("texture not matched: %s", reason)
+            return reason
+        rng = np.random.default_rng(np.random.SeedSequence([*seeds, TEXTURE_STREAM]))
+        done = []
+        for t in range(out.shape[0]):
+            for c in channels:
+                out[t, c], frame = match_texture(out[t, c], objects[t, min(c, objects.shape[1] - 1)],
+                                                 target, rng)
+                done.append(frame)
+        log.info("texture matched to the real images: %s", done)
+        return done
