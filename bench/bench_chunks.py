@@ -66,7 +66,7 @@ def snakemake(root: Path, conf: dict, *args: str) -> str:
 def planned(root: Path, conf: dict) -> int:
     """Jobs a fresh run of the whole workflow plans (target rules excluded)."""
     stats = snakemake(root, conf, "-n", "--forceall", "synthesize")
-    table = stats[stats.index("Job stats"):]
+    table = stats[stats.index("Job stats"):].split("\n\n")[0]   # the first table only
     targets = {"synthesize", "all"}
     return sum(int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.M)
                if rule not in targets and rule != "total")
@@ -85,17 +85,29 @@ def main() -> None:
             conf = config(args.count, per_job)
             shutil.rmtree(root / "results" / "bench" / "spread", ignore_errors=True)
             jobs = planned(root, conf)
+            shutil.rmtree(root / "benchmarks" / "bench" / "spread", ignore_errors=True)
             start = time.perf_counter()
             snakemake(root, conf, "synthesize")
             seconds = time.perf_counter() - start
-            chunks = len(list((root / "results/bench/spread/chunks").glob("synthesize-*.json")))
-            rows.append((per_job, chunks, jobs, seconds))
-    print(f"{args.count} images of 128x128, tiny model (F=4), DPM-Solver++ 4 calls, 2 cores")
-    print(f"{'images_per_job':>15} {'chunks':>7} {'planned jobs':>13} {'wall s':>8} {'s per image':>12}")
-    for per_job, chunks, jobs, seconds in rows:
-        print(f"{per_job!s:>15} {chunks:>7} {jobs:>13} {seconds:>8.1f} {seconds / args.count:>12.3f}")
+            # Snakemake's own start-up (a run with nothing to do), paid once per run
+            start = time.perf_counter()
+            snakemake(root, conf, "synthesize")
+            idle = time.perf_counter() - start
+            tsvs = list((root / "benchmarks/bench/spread").rglob("*.tsv"))
+            job_s = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in tsvs)
+            rows.append((per_job, len(tsvs) // 3, jobs, seconds, idle, job_s))
+    n = args.count
+    print(f"{n} images of 128x128, tiny model (F=4), DPM-Solver++ 4 calls, 2 cores")
+    print(f"{'images_per_job':>15} {'chunks':>7} {'planned jobs':>13} {'wall s':>7} "
+          f"{'start-up s':>10} {'s/image':>8} {'jobs s/image':>13}")
+    for per_job, chunks, jobs, seconds, idle, job_s in rows:
+        print(f"{per_job!s:>15} {chunks:>7} {jobs:>13} {seconds:>7.1f} {idle:>10.1f} "
+              f"{(seconds - idle) / n:>8.3f} {job_s / n:>13.3f}")
     print("planned jobs: every job of a fresh run (conversion, index, training, simulate, sketch, "
-          "synthesize); wall: `snakemake synthesize` with the model trained")
+          "synthesize). wall: `snakemake synthesize` with the model trained; start-up: the same "
+          "command with nothing to do (Snakemake and its plugins); s/image: (wall - start-up) / "
+          "images; jobs s/image: the simulate, sketch and synthesize jobs' own wall time "
+          "(benchmarks/*.tsv), summed, per image")
 
 
 if __name__ == "__main__":

@@ -185,12 +185,12 @@ def synthesize_chunk(job: Job) -> None:
     seeds (``annotation_check.redraws``), and its check JSON lists the flagged draws.
     """
     files, chunk = job.params.files, job.wildcards.chunk
+    device = _device(job)
+    kind = get_kind(job.params.kind)
+    pipeline = _pipeline(job, kind, device, job.params.synthesis)   # refuses a misfit model
     require(files["sketch"], "sketch_chunk")
     require(files["labels"], "simulate_chunk")
     clear_stale(files["stale"])
-    device = _device(job)
-    kind = get_kind(job.params.kind)
-    pipeline = _pipeline(job, kind, device, job.params.synthesis)
     ndim = pipeline.meta["ndim"]
     seed = pipeline.settings.seed
     records = []
