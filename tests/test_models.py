@@ -26,6 +26,7 @@ from workflow_lib.errors import ConfigError
 from workflow_lib.io import read_h5, read_tiff, write_h5, write_tiff
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import layout, models
+from workflow_lib.workflow.config import model_settings
 from workflow_lib.workflow.runner import Files, Job
 
 
@@ -53,7 +54,7 @@ def _cfg(model: dict | None = None, **train) -> dict:
 
 
 def _run(files: list[Path], cfg_: dict, ckpt: Path, **kw) -> Trainer:
-    trainer = Trainer(cfg_, 2, 1, {"model": cfg_}, CPU, **kw)
+    trainer = Trainer(model_settings(cfg_), 2, 1, {"model": cfg_}, CPU, **kw)
     with PatchSampler(files, cfg_["patch_size"], 1, True) as train, \
             PatchSampler(files, cfg_["patch_size"], 1, False) as val:
         trainer.run(train, val, ckpt / CHECKPOINT)
@@ -109,7 +110,7 @@ def test_a_checkpoint_of_an_older_version_resumes_when_the_steps_are_the_same(tm
     state["hash"] = config_hash({"model": _cfg(steps=2)})
     torch.save(state, tmp_path / "c" / CHECKPOINT)
     with caplog.at_level(logging.INFO, logger="cellsynth"):
-        trainer = Trainer(_cfg(steps=4), 2, 1, {"model": _cfg(steps=4), "normalize": NORMALIZE},
+        trainer = Trainer(model_settings(_cfg(steps=4)), 2, 1, {"model": _cfg(steps=4), "normalize": NORMALIZE},
                           CPU, also_resume=(config_hash({"model": _cfg(steps=2)}),))
         with PatchSampler(files, [16, 16], 1, True) as train:
             trainer.run(train, None, tmp_path / "c" / CHECKPOINT)
@@ -119,7 +120,7 @@ def test_a_checkpoint_of_an_older_version_resumes_when_the_steps_are_the_same(tm
 def test_refresh_is_called_at_every_validation_before_the_end(tmp_path):
     files = write_h5_images(tmp_path)
     steps = []
-    trainer = Trainer(_cfg(steps=6), 2, 1, {"model": MODEL}, CPU)
+    trainer = Trainer(model_settings(_cfg(steps=6)), 2, 1, {"model": MODEL}, CPU)
     with PatchSampler(files, [16, 16], 1, True) as train:
         trainer.run(train, None, tmp_path / CHECKPOINT, refresh=lambda t: steps.append(t.step))
     assert steps == [2, 4]
@@ -127,10 +128,10 @@ def test_refresh_is_called_at_every_validation_before_the_end(tmp_path):
 
 def test_init_weights_are_the_starting_point(tmp_path):
     source = UNet(2, 1, features=4)
-    trainer = Trainer(MODEL, 2, 1, {"model": MODEL}, CPU, init=source.state_dict())
+    trainer = Trainer(model_settings(MODEL), 2, 1, {"model": MODEL}, CPU, init=source.state_dict())
     assert _same(trainer.net.state_dict(), source.state_dict())
     assert _same(trainer.ema.state_dict(), source.state_dict())
-    fresh = Trainer(MODEL, 2, 1, {"model": MODEL}, CPU)
+    fresh = Trainer(model_settings(MODEL), 2, 1, {"model": MODEL}, CPU)
     assert not _same(fresh.net.state_dict(), source.state_dict())
 
 

@@ -23,6 +23,7 @@ from workflow_lib.dataset import index_files
 from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.train import _VAL, CHECKPOINT, Trainer, _batch
 from workflow_lib.errors import InputError
+from workflow_lib.workflow.config import model_settings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,7 +44,7 @@ def _cfg(**train) -> dict:
 
 
 def _train(tmp_path: Path, cfg: dict, files: list[Path], ckpt_dir: str = "ckpt") -> Trainer:
-    trainer = Trainer(cfg, 2, 1, {"model": cfg}, CPU)
+    trainer = Trainer(model_settings(cfg), 2, 1, {"model": cfg}, CPU)
     with PatchSampler(files, cfg["patch_size"], 1, True) as train, \
             PatchSampler(files, cfg["patch_size"], 1, False) as val:
         trainer.run(train, val, tmp_path / ckpt_dir / CHECKPOINT)
@@ -83,7 +84,7 @@ def test_training_lowers_the_loss(tmp_path):
     files = write_h5_images(tmp_path)
     cfg = _cfg(steps=40, batch_size=4, lr=3e-3, ema=0.0, val_every=40, val_batches=2, checkpoint_every=40)
     cfg["features"] = 8
-    trainer = Trainer(cfg, 2, 1, {"model": cfg}, CPU)
+    trainer = Trainer(model_settings(cfg), 2, 1, {"model": cfg}, CPU)
     with PatchSampler(files, cfg["patch_size"], 1, True) as train, \
             PatchSampler(files, cfg["patch_size"], 1, False) as val:
         batches = [_batch(val, trainer.schedule, 4, (0, _VAL, i)) for i in range(2)]
@@ -130,12 +131,13 @@ KILLABLE = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     from workflow_lib.diffusion.data import PatchSampler
     from workflow_lib.diffusion.train import CHECKPOINT, Trainer
+    from workflow_lib.workflow.config import model_settings
     CPU = torch.device("cpu")
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(1)
     cfg = json.loads({cfg!r})
     files = sorted(Path({data!r}).glob("*.h5"))
-    trainer = Trainer(cfg, 2, 1, {{"model": cfg}}, CPU)
+    trainer = Trainer(model_settings(cfg), 2, 1, {{"model": cfg}}, CPU)
     slow = sys.argv[2] == "slow"  # stretch the run so the test can kill it mid-way
     with PatchSampler(files, cfg["patch_size"], 1, True) as tr, PatchSampler(files, cfg["patch_size"], 1, False) as va:
         trainer.run(tr, va, Path(sys.argv[1]) / CHECKPOINT,

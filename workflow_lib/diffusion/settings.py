@@ -63,3 +63,35 @@ class SynthesisSettings:
     def needs_calibration(self) -> bool:
         """The guard and texture matching read the real images' measurements."""
         return self.guard.enabled or self.texture
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run: ``steps`` optimiser steps of ``batch_size`` patches at rate ``lr``
+    (RAdam), weights averaged with decay ``ema``, a checkpoint every ``checkpoint_every``
+    steps, the validation loss over ``val_batches`` fixed batches every ``val_every`` steps,
+    ``augment``: random flips (and 90-degree turns where Y and X agree)."""
+
+    steps: int
+    batch_size: int = 4
+    lr: float = 1e-3
+    seed: int = 0
+    ema: float = 0.999
+    checkpoint_every: int = 1000
+    val_every: int = 1000
+    val_batches: int = 4
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The network and its schedule: a U-Net of ``features`` channels at its first of
+    ``levels`` levels, trained on patches of ``patch_size`` pixels per spatial axis under a
+    ``schedule`` (cosine | linear) of ``timesteps`` steps, as ``train`` says."""
+
+    patch_size: tuple[int, ...]
+    features: int
+    levels: int
+    timesteps: int
+    schedule: str
+    train: TrainSettings

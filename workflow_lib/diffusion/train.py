@@ -25,6 +25,7 @@ from workflow_lib.device import autocast_dtype
 from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.model_io import load_tensors
 from workflow_lib.diffusion.schedule import NoiseSchedule
+from workflow_lib.diffusion.settings import ModelSettings
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
 from workflow_lib.io import atomic_path
@@ -80,9 +81,8 @@ def _batch(
 class Trainer:
     """Trains a :class:`UNet` on patches from ``sampler``; see :meth:`run`.
 
-    ``model_cfg`` is the data set's ``model`` config block (patch_size, features, levels,
-    timesteps, schedule, train: steps, batch_size, lr, seed, ema, checkpoint_every, val_every,
-    val_batches, augment); ``meta`` a plain dict of everything that shapes what is learnt
+    ``model``: the network, schedule and training settings (:class:`.settings.ModelSettings`);
+    ``meta`` a plain dict of everything that shapes what is learnt
     (:func:`resume_hash` of it decides whether a checkpoint may be resumed; ``also_resume``:
     further hashes accepted, e.g. of checkpoints written before the hash left out the step
     count). ``init``: a state dict to start from (fine-tuning) instead of random weights.
@@ -90,7 +90,7 @@ class Trainer:
 
     def __init__(
         self,
-        model_cfg: Mapping[str, Any],
+        model: ModelSettings,
         spatial_dims: int,
         channels: int,
         meta: Mapping[str, Any],
@@ -98,20 +98,20 @@ class Trainer:
         init: Mapping[str, torch.Tensor] | None = None,
         also_resume: Sequence[str] = (),
     ):
-        self.cfg = model_cfg
-        self.train_cfg = model_cfg["train"]
+        self.model = model
+        self.train_settings = model.train
         self.meta = dict(meta)
         self.hash = resume_hash(self.meta)
         self.also_resume = tuple(also_resume)
         self.device = device
-        self.schedule = NoiseSchedule.create(model_cfg["schedule"], model_cfg["timesteps"])
-        torch.manual_seed(self.train_cfg["seed"])
-        self.net = UNet(spatial_dims, channels, model_cfg["features"], model_cfg["levels"])
+        self.schedule = NoiseSchedule.create(model.schedule, model.timesteps)
+        torch.manual_seed(model.train.seed)
+        self.net = UNet(spatial_dims, channels, model.features, model.levels)
         if init is not None:
             self.net.load_state_dict(init)
         self.net.to(device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
-        self.opt = torch.optim.RAdam(self.net.parameters(), lr=self.train_cfg["lr"])
+        self.opt = torch.optim.RAdam(self.net.parameters(), lr=model.train.lr)
         self.amp = autocast_dtype(device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.history = History()
@@ -165,7 +165,7 @@ class Trainer:
 
     def _ema_update(self) -> None:
         # warm-up: early weights change fast, so a short effective horizon at the start
-        decay = min(self.train_cfg["ema"], (1 + self.step) / (10 + self.step))
+        decay = min(self.train_settings.ema, (1 + self.step) / (10 + self.step))
         ema_p = list(self.ema.parameters())
         torch._foreach_lerp_(ema_p, [p.detach() for p in self.net.parameters()], 1 - decay)
 
@@ -188,23 +188,23 @@ class Trainer:
         ``refresh(trainer)`` (e.g. redraw the figures) every ``val_every`` steps before the end.
         A checkpoint at or past ``train.steps`` ends the run at once with its weights.
         """
-        cfg = self.train_cfg
-        seed, n = cfg["seed"], cfg["batch_size"]
-        if self.try_resume(checkpoint) and self.step >= cfg["steps"]:
-            if self.step > cfg["steps"]:
+        cfg = self.train_settings
+        seed, n = cfg.seed, cfg.batch_size
+        if self.try_resume(checkpoint) and self.step >= cfg.steps:
+            if self.step > cfg.steps:
                 log.info(
                     "train.steps (%d) is below the checkpoint's step %d: finishing at once with "
                     "the checkpoint's weights (%d steps trained)",
-                    cfg["steps"], self.step, self.step,
+                    cfg.steps, self.step, self.step,
                 )
             else:
                 log.info("training had already reached train.steps (%d)", self.step)
             return
         val_batches = [
-            _batch(val, self.schedule, n, (seed, _VAL, i)) for i in range(cfg["val_batches"])
+            _batch(val, self.schedule, n, (seed, _VAL, i)) for i in range(cfg.val_batches)
         ] if val is not None else []
         self.net.train()
-        for step in progress(range(self.step, cfg["steps"])):
+        for step in progress(range(self.step, cfg.steps)):
             loss = self._loss(self.net, *_batch(train, self.schedule, n, (seed, _TRAIN, step)))
             self.opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -213,16 +213,16 @@ class Trainer:
             self.step = step + 1
             self._ema_update()
             self.history.loss.append(loss.item())
-            last = self.step == cfg["steps"]
-            if val_batches and (self.step % cfg["val_every"] == 0 or last):
+            last = self.step == cfg.steps
+            if val_batches and (self.step % cfg.val_every == 0 or last):
                 self.history.val_steps.append(self.step)
                 self.history.val_loss.append(self.validate(val_batches))
                 log.info(
                     "step %d: train loss %.4f, val loss %.4f",
-                    self.step, np.mean(self.history.loss[-cfg["val_every"]:]), self.history.val_loss[-1],
+                    self.step, np.mean(self.history.loss[-cfg.val_every:]), self.history.val_loss[-1],
                 )
-            if self.step % cfg["checkpoint_every"] == 0 or last:
+            if self.step % cfg.checkpoint_every == 0 or last:
                 self.save_checkpoint(checkpoint)
-            if refresh is not None and self.step % cfg["val_every"] == 0 and not last:
+            if refresh is not None and self.step % cfg.val_every == 0 and not last:
                 refresh(self)
                 self.net.train()

@@ -20,7 +20,8 @@ from typing import Any
 from workflow_lib.errors import ConfigError, ParamError
 from workflow_lib.calibrate.measure import MeasureSettings
 from workflow_lib.diffusion.settings import (
-    CheckLimits, GuardSettings, SamplingSettings, SynthesisSettings,
+    CheckLimits, GuardSettings, ModelSettings, SamplingSettings, SynthesisSettings,
+    TrainSettings,
 )
 from workflow_lib.evaluate.settings import (
     C2STSettings, EvaluationSettings, MemorisationSettings, SegmenterSettings,
@@ -206,6 +207,21 @@ def synthesis_settings(raw: Mapping[str, Any]) -> SynthesisSettings:
         texture=bool(raw["texture"]),
         check=CheckLimits(float(check["max_unannotated_pct"]),
                           float(check["max_boundary_offset_px"]), int(check["redraws"])),
+    )
+
+
+def model_settings(raw: Mapping[str, Any]) -> ModelSettings:
+    """Typed network and training settings from a data set's schema-filled ``model:``."""
+    train = raw["train"]
+    return ModelSettings(
+        patch_size=tuple(int(p) for p in raw["patch_size"]), features=int(raw["features"]),
+        levels=int(raw["levels"]), timesteps=int(raw["timesteps"]), schedule=raw["schedule"],
+        train=TrainSettings(
+            steps=int(train["steps"]), batch_size=int(train["batch_size"]),
+            lr=float(train["lr"]), seed=int(train["seed"]), ema=float(train["ema"]),
+            checkpoint_every=int(train["checkpoint_every"]), val_every=int(train["val_every"]),
+            val_batches=int(train["val_batches"]), augment=bool(train["augment"]),
+        ),
     )
 
 

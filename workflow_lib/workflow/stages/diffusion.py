@@ -91,7 +91,7 @@ def _draw_figures(trainer: Trainer, guides: np.ndarray, patch, seed: int, device
     """loss.png and samples.png of the current state (atomically: a viewer never sees half)."""
     plot_loss(trainer.history, job.output.loss)
     sampling = SamplingSettings(
-        t_start=round(_PREVIEW_T_FRACTION * trainer.cfg["timesteps"]), tile=tuple(patch),
+        t_start=round(_PREVIEW_T_FRACTION * trainer.model.timesteps), tile=tuple(patch),
         overlap=0, batch=_PREVIEW_TILES, **_PREVIEW,
     )
     outputs = synthesize(guides, trainer.ema.eval(), trainer.schedule, sampling, device, (seed,))
@@ -127,16 +127,17 @@ def train_model(job: Job) -> None:
     # count, so more train.steps resume); checkpoints of older versions hashed only trained_on
     meta = {**trained_on, "normalize": dict(getattr(params, "normalize", None) or {}),
             "init_from": init_from}
-    patch, augment = model_cfg["patch_size"], model_cfg["train"]["augment"]
-    trainer = Trainer(model_cfg, ndim, channels, meta, device, init=init,
+    model = config.model_settings(model_cfg)
+    patch = list(model.patch_size)
+    trainer = Trainer(model, ndim, channels, meta, device, init=init,
                       also_resume=() if init is not None else (config_hash(trained_on),))
     log.info(
         "training a %dD U-Net (%d parameters) on %d train / %d val images, config hash %s",
         ndim, sum(p.numel() for p in trainer.net.parameters()), len(train_files),
         len(val_files), trainer.hash,
     )
-    seed = model_cfg["train"]["seed"]
-    with PatchSampler(train_files, patch, channels, augment) as train:
+    seed = model.train.seed
+    with PatchSampler(train_files, patch, channels, model.train.augment) as train:
         val = PatchSampler(val_files, patch, channels, augment=False) if val_files else None
         try:
             guides = (val or train).batch(np.random.default_rng(seed), _PREVIEW_TILES)
@@ -152,7 +153,7 @@ def train_model(job: Job) -> None:
         "pixel_size": _pixel_size(train_files),
         "versions": versions(),
         "steps": trainer.step,
-        "loss": _final_losses(trainer, model_cfg["train"]["val_every"]),
+        "loss": _final_losses(trainer, model.train.val_every),
         "hash": trainer.hash,
     }
     save_model(job.output.model, trainer.ema, full_meta)
