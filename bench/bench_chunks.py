@@ -36,9 +36,10 @@ def config(count: int, per_job: int | str) -> dict:
                   "train": {"steps": 4, "batch_size": 1, "seed": 0}},
         "simulations": {"spread": {"kind": "nuclei", "count": count, "shape": [128, 128],
                                    "params": {"cells": [8, 12], "radius": [6, 9]}}},
-        # the default sampler and calls (DPM-Solver++, 4 calls); no calibration, so no guard
+        # the default sampler and calls (DPM-Solver++, 4 calls); no calibration, so no guard;
+        # every image checked, none redrawn (the untrained model's images would be, 4 draws)
         "synthesis": {"tile": [64, 64], "guard": {"enabled": False}, "texture": False,
-                      "images_per_job": per_job},
+                      "annotation_check": {"redraws": 0}, "images_per_job": per_job},
     }}}
 
 
