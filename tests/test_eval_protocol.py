@@ -219,3 +219,29 @@ def test_a_simulation_of_another_stain_is_not_compared_with_the_real_images():
         assert metrics["downstream"][source]["f1"] is None
         assert "show membranes" in metrics["downstream"][source]["reason"]
     assert data["classified"] == {} and data["losses"] == {}
+
+
+def test_the_classifier_and_the_segmenters_train_on_the_settings_device(monkeypatch):
+    """EvaluationSettings.device (the job's device: a GPU where there is one) reaches the
+    realism classifier and every segmenter; the CPU default changes no number."""
+    from workflow_lib.evaluate import downstream, protocol
+
+    seen = []
+    real_c2st, real_train = protocol.c2st, downstream.train_segmenter
+
+    def c2st(*args, device="cpu", **kw):
+        seen.append(("c2st", device))
+        return real_c2st(*args, device="cpu", **kw)
+
+    def train_segmenter(images, labels, settings, device="cpu"):
+        seen.append(("segmenter", device))
+        return real_train(images, labels, settings, "cpu")
+
+    monkeypatch.setattr(protocol, "c2st", c2st)
+    monkeypatch.setattr(downstream, "train_segmenter", train_segmenter)
+    on_card = replace(FAST, device="cuda:3", segmenter=replace(FAST.segmenter, repeats=2))
+    evaluate_reference(real_set([1, 2]), real_set([3]), True, on_card)
+    assert seen == [("c2st", "cuda:3"), ("segmenter", "cuda:3"), ("segmenter", "cuda:3")]
+    seen.clear()
+    evaluate_reference(real_set([1, 2]), real_set([3]), True, FAST)
+    assert {device for _, device in seen} == {"cpu"}
