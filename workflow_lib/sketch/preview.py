@@ -44,5 +44,7 @@ def write_preview(
         axes[1, k].imshow(middle_plane(arr), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         axes[1, k].set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # fixed margins: tight_layout measures every title's extent, 30-40 % of the time of a
+    # preview, which every sample draws
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.04, hspace=0.12)
     save_figure(fig, path, dpi=80, tight=False)
