@@ -19,11 +19,11 @@ from helpers import (
     write_raw_images, write_split_index,
 )
 from workflow_lib.diffusion.data import PatchSampler
-from workflow_lib.diffusion.model_io import file_digest, read_model, save_model
+from workflow_lib.diffusion.model_io import read_model, save_model
 from workflow_lib.diffusion.train import CHECKPOINT, Trainer, config_hash, resume_hash
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import ConfigError
-from workflow_lib.io import read_h5, read_tiff, write_h5, write_tiff
+from workflow_lib.io import file_digest, read_h5, read_tiff, write_h5, write_tiff
 from workflow_lib.workflow import config as cfg
 from workflow_lib.workflow import layout, models
 from workflow_lib.workflow.config import model_settings

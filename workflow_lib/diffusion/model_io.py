@@ -5,7 +5,6 @@ Beside it, ``model.md``: a short model card (:func:`model_card`) written from th
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 from pathlib import Path
@@ -79,15 +78,6 @@ def load_tensors(path: Path, map_location: str | torch.device) -> Any:
 def schedule_of(meta: dict[str, Any]) -> NoiseSchedule:
     """The noise schedule a model was trained with."""
     return NoiseSchedule.create(meta["model"]["schedule"], meta["model"]["timesteps"])
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex): identifies the weights a fine-tuning started from."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def versions() -> dict[str, str]:

@@ -1,6 +1,7 @@
 """File I/O: atomic writes, TIFF with ImageJ axes, HDF5, PNG, JSON. Independent of Snakemake."""
 
 from workflow_lib.io.atomic import OutputError, atomic_path, atomic_write_text
+from workflow_lib.io.digest import file_digest
 from workflow_lib.io.h5 import read_h5, read_h5_header, write_h5
 from workflow_lib.io.json_file import read_json, write_json
 from workflow_lib.io.png import read_png
@@ -13,6 +14,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_text",
     "axes_for",
+    "file_digest",
     "read_h5",
     "read_h5_header",
     "read_json",

@@ -3,14 +3,13 @@ chunk's manifest (layout.SIMULATED, ...), the one file Snakemake tracks for the 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from workflow_lib.errors import InputError
-from workflow_lib.io import write_json
+from workflow_lib.io import file_digest, write_json
 from workflow_lib.workflow import chunks
 
 log = logging.getLogger("cellsynth")
@@ -40,21 +39,12 @@ def require(paths: Iterable[str], rule: str) -> None:
                              f"chunk's manifest under chunks/)")
 
 
-def _sha256(path: str) -> str:
-    """SHA-256 of a file, read in blocks (a 3D sample can be hundreds of MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(path: str, chunk: str, records: list[dict[str, Any]],
                    written: Iterable[str]) -> None:
     """The chunk's manifest: its samples, in order, with what the job recorded of them, and
     the SHA-256 of every file it ``written``. The digests make a manifest change whenever a
     sample does: Snakemake reruns the next stage only when an input's content changed (it
     compares checksums of small files), and the manifest is that input."""
-    digests = {str(p): _sha256(p) for p in written}
+    digests = {str(p): file_digest(p) for p in written}
     write_json(path, {"chunk": chunk, "samples": chunks.samples(chunk), "records": records,
                       "sha256": digests})

@@ -17,7 +17,7 @@ from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
 from workflow_lib.diffusion.model_io import (
-    file_digest, load_model, model_card, read_model, save_model, schedule_of, versions,
+    load_model, model_card, read_model, save_model, schedule_of, versions,
 )
 from workflow_lib.diffusion.plots import plot_loss, plot_samples
 from workflow_lib.diffusion.pipeline import SynthesisPipeline
@@ -26,8 +26,8 @@ from workflow_lib.diffusion.synthesis import synthesize, to_layout
 from workflow_lib.diffusion.train import CHECKPOINT, Trainer, config_hash
 from workflow_lib.evaluate.completeness import completeness
 from workflow_lib.io import (
-    atomic_write_text, axes_for, read_h5_header, read_json, read_tiff, read_tiff_spacing,
-    write_json, write_tiff,
+    atomic_write_text, axes_for, file_digest, read_h5_header, read_json, read_tiff,
+    read_tiff_spacing, write_json, write_tiff,
 )
 from workflow_lib.plotting import middle_plane, pyplot, save_figure
 from workflow_lib.simulate import (
