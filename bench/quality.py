@@ -93,7 +93,7 @@ def main() -> None:
     os.chdir(args.workdir)  # the config's globs and results/ are relative to the run
 
     def sample_paths(template: str) -> list[str]:
-        return layout.sample_files(template, args.dataset, args.sim, count)
+        return layout.sample_files(template, args.dataset, args.sim, range(count))
 
     eval_config = ds["evaluation"]
     names = inputs.dataset_images(ds["images"], cfg.key(args.dataset, "images"))
@@ -146,9 +146,9 @@ def main() -> None:
                       **{fig: out / f"{fig}.png" for fig in layout.EVAL_FIGURES}),
                 SimpleNamespace(kind=kind.name, ndim=ndim, evaluation=eval_config,
                                 calibration=ds["calibration"],
-                                samples={"labels": cropped["labels"], "sketches": cropped["sketches"],
-                                         "images": images,
-                                         "checks": [p.with_suffix(".json") for p in images]}),
+                                samples={"labels": cropped["labels"], "sketch": cropped["sketches"],
+                                         "image": images,
+                                         "check": [p.with_suffix(".json") for p in images]}),
                 wildcards, threads=2,
             ))
             metrics = json.loads((out / "metrics.json").read_text())

@@ -170,30 +170,10 @@ def chunk_of(template):
     return lambda wc: layout.fill(template, dataset=wc.dataset, sim=wc.sim, chunk=wc.chunk)
 
 
-def chunk_paths(stage):
-    """Rule param: the files of the chunk's samples, by name: what a chunk job of ``stage``
-    reads and writes (layout.STAGE_FILES), and ``stale``, what it removes first."""
-    names = {layout.LABELS: "labels", layout.LABELS_META: "meta", layout.TRACKS: "tracks",
-             layout.SKETCH: "sketch", layout.ANNOTATIONS: "annotations",
-             layout.PREVIEW: "preview", layout.IMAGE: "image", layout.IMAGE_CHECK: "check"}
-
-    def paths(wc):
-        samples = chunks.samples(wc.chunk)
-        out = {name: layout.sample_files(template, wc.dataset, wc.sim, samples)
-               for template, name in names.items()}
-        out["stale"] = layout.stale_files(stage, wc.dataset, wc.sim, samples)
-        return out
-
-    return paths
-
-
-def simulation_chunk_files(template, wildcards, n=None):
-    """``template`` of every chunk of the job's simulation (of those holding samples < n)."""
-    names = chunks.simulation_chunks(config, wildcards.dataset, wildcards.sim)
-    if n is not None:
-        names = chunks.covering(names, n)
-    return [layout.fill(template, dataset=wildcards.dataset, sim=wildcards.sim, chunk=c)
-            for c in names]
+def chunk_paths(wildcards):
+    """Rule param of a chunk job: every file of the chunk's samples, by name
+    (layout.SAMPLE_FILES): what the job reads, writes and first removes."""
+    return layout.sample_paths(wildcards.dataset, wildcards.sim, chunks.samples(wildcards.chunk))
 
 
 def synthesis_runtime(wildcards):
@@ -203,14 +183,12 @@ def synthesis_runtime(wildcards):
     return max(10, math.ceil(4 * per_sample * len(chunks.samples(wildcards.chunk)) / 60))
 
 
-def dataset_samples(wildcards, template):
-    """``template`` for every sample of every simulation of the job's data set, in the order of
-    rule export_dataset's ``samples`` param."""
-    return [
-        path
-        for sim, cfg in dataset_config(wildcards)["simulations"].items()
-        for path in layout.sample_files(template, wildcards.dataset, sim, cfg["count"])
-    ]
+def dataset_samples(wildcards, names):
+    """Rule param: file ``names`` (layout.SAMPLE_FILES) of every sample of every simulation of
+    the job's data set, in the order of rule export_dataset's ``samples`` param."""
+    per_sim = [layout.sample_paths(wildcards.dataset, sim, range(cfg["count"]), names)
+               for sim, cfg in dataset_config(wildcards)["simulations"].items()]
+    return {name: [path for paths in per_sim for path in paths[name]] for name in names}
 
 
 def dataset_chunks(wildcards):
@@ -230,9 +208,11 @@ def evaluated_samples(wildcards):
     )
 
 
-def sample_files(template):
-    """Rule param: ``template`` for every evaluated sample of the job's simulation."""
-    return lambda wc: layout.sample_files(template, wc.dataset, wc.sim, evaluated_samples(wc))
+def evaluated_files(wildcards):
+    """Rule param: labels, sketch, image and check of every evaluated sample, by name."""
+    return layout.sample_paths(wildcards.dataset, wildcards.sim,
+                               range(evaluated_samples(wildcards)),
+                               ("labels", "sketch", "image", "check"))
 
 
 def evaluated_megabytes(wildcards):
@@ -244,4 +224,5 @@ def evaluated_megabytes(wildcards):
 
 def evaluated_chunks(wildcards):
     """Rule input: the synthesis chunks holding the evaluated samples."""
-    return simulation_chunk_files(layout.SYNTHESIZED, wildcards, evaluated_samples(wildcards))
+    return layout.chunk_files(layout.SYNTHESIZED, config, wildcards.dataset, wildcards.sim,
+                              holding=evaluated_samples(wildcards))

@@ -58,11 +58,7 @@ rule evaluate_simulation:
             for name in layout.EVAL_FIGURES
         },
     params:
-        samples=lambda wc: {
-            name: sample_files(template)(wc)
-            for name, template in (("labels", layout.LABELS), ("sketches", layout.SKETCH),
-                                   ("images", layout.IMAGE), ("checks", layout.IMAGE_CHECK))
-        },
+        samples=evaluated_files,
         kind=lambda wc: sim_config(wc)["kind"],
         ndim=lambda wc: dataset_config(wc)["ndim"],
         evaluation=lambda wc: dataset_config(wc)["evaluation"],

@@ -6,11 +6,7 @@ rule export_dataset:
     output:
         directory(layout.EXPORT),
     params:
-        files=lambda wc: {
-            name: dataset_samples(wc, template)
-            for name, template in (("labels", layout.LABELS), ("images", layout.IMAGE),
-                                   ("meta", layout.LABELS_META), ("checks", layout.IMAGE_CHECK))
-        },
+        files=lambda wc: dataset_samples(wc, ("labels", "image", "meta", "check")),
         samples=lambda wc: [
             [sim, i, cfg["kind"]]
             for sim, cfg in dataset_config(wc)["simulations"].items()

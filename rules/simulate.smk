@@ -16,7 +16,7 @@ rule simulate_chunk:
         # its first image's metadata, read here once per run; sketches, images and exports
         # take it from the labels
         pixel_size=lambda wc: cfg.pixel_size_um(dataset_config(wc), images_of(wc.dataset)),
-        files=chunk_paths("simulate"),
+        files=chunk_paths,
     log:
         "logs/{dataset}/{sim}/simulate/{chunk}.log",
     benchmark:

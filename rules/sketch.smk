@@ -11,7 +11,7 @@ rule sketch_chunk:
         seed=lambda wc: sim_config(wc)["seed"],
         calibrate=lambda wc: sim_config(wc)["calibrate"],
         sketch_explicit=lambda wc: SKETCH_EXPLICIT[wc.dataset][wc.sim],
-        files=chunk_paths("sketch"),
+        files=chunk_paths,
     log:
         "logs/{dataset}/{sim}/sketch/{chunk}.log",
     benchmark:

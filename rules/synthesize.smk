@@ -50,7 +50,7 @@ rule synthesize_chunk:
         kind=lambda wc: sim_config(wc)["kind"],
         device=config["device"],
         require_gpu=config["require_gpu"],
-        files=chunk_paths("synthesize"),
+        files=chunk_paths,
     threads: 2
     resources:
         gpu=1,

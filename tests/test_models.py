@@ -271,8 +271,7 @@ def _dataset(**changes) -> dict:
 
 def _files() -> dict[str, list[str]]:
     """The files param of a synthesis chunk of sample 0: s.tif, l.tif -> o.tif, o.json."""
-    return {"sketch": ["s.tif"], "labels": ["l.tif"], "image": ["o.tif"], "check": ["o.json"],
-            "stale": []}
+    return {"sketch": ["s.tif"], "labels": ["l.tif"], "image": ["o.tif"], "check": ["o.json"]}
 
 
 @pytest.mark.parametrize("saved, changes, key, problem", [

@@ -41,7 +41,7 @@ def synthesize_job(folder, params=PARAMS, i=0, kind="nuclei") -> Job:
     """Rule synthesize_chunk's job for the one sample ``i``: m.pt + s.tif, l.tif (+ c.json) ->
     o.tif, o.json in ``folder``, on the CPU."""
     files = {"sketch": [str(folder / "s.tif")], "labels": [str(folder / "l.tif")],
-             "image": [str(folder / "o.tif")], "check": [str(folder / "o.json")], "stale": []}
+             "image": [str(folder / "o.tif")], "check": [str(folder / "o.json")]}
     return Job(
         Files(model=folder / "m.pt", sketches=folder / "sketched.json",
               labels=folder / "simulated.json", calibration=folder / "c.json"),
@@ -404,10 +404,10 @@ def test_a_sample_is_the_same_whatever_the_chunking(tmp_path):
             labels[0, 10:30, 10:30] = 1
             write_tiff(files["labels"][i], labels, "CYX")
     write_tiff(together["image"][1], np.zeros((1, 40, 40), np.float32), "CYX")  # a stale image
-    stages.synthesize_chunk(_chunk_job(tmp_path, {**together, "stale": together["image"]}, "0-2"))
+    stages.synthesize_chunk(_chunk_job(tmp_path, together, "0-2"))
     for i in range(3):
-        one = {name: paths[i:i + 1] for name, paths in alone.items() if name != "stale"}
-        stages.synthesize_chunk(_chunk_job(tmp_path, {**one, "stale": []}, f"{i}-{i}"))
+        one = {name: paths[i:i + 1] for name, paths in alone.items()}
+        stages.synthesize_chunk(_chunk_job(tmp_path, one, f"{i}-{i}"))
     for a, b in zip(together["image"], alone["image"]):
         np.testing.assert_array_equal(read_tiff(a)[0], read_tiff(b)[0])
     assert read_tiff(together["image"][1])[0].max() > 0

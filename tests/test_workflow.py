@@ -41,7 +41,8 @@ def test_targets_list_every_file():
         f"results/a/{s}/chunks/simulate-{c}.json" for s, c in (("m", "0-2"), ("n", "0-1"), ("t", "0-0"))]
     assert layout.sketch_targets(config)[1] == "results/a/n/chunks/sketch-0-1.json"
     assert layout.synthesize_targets(config)[0] == "results/a/m/chunks/synthesize-0-2.json"
-    assert layout.stale_files("sketch", "a", "t", [0]) == [
+    sample = layout.sample_paths("a", "t", [0])
+    assert [p for name in layout.written_from("sketch") for p in sample[name]] == [
         "results/a/t/sketches/0.tif", "results/a/t/annotations/0.h5", "results/a/t/previews/0.png",
         "results/a/t/images/0.tif", "results/a/t/images/0.json"]
     config["datasets"]["a"]["synthesis"]["images_per_job"] = 2

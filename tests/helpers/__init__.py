@@ -16,6 +16,7 @@ from snakemake.utils import validate
 from workflow_lib.simulate import Simulation, read_params, sample_rng, simulate
 from workflow_lib.sketch import SketchParams
 from workflow_lib.workflow import config as cfg
+from workflow_lib.workflow import layout
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = str(REPO / "config" / "config.schema.yaml")
@@ -37,21 +38,16 @@ def sketch_settings(ndim: int = 2, **raw: Any) -> SketchParams:
     return cfg.sketch_settings(config["datasets"]["d"]["simulations"]["s"]["sketch"], ndim, "sketch")
 
 
-# A chunk job's per-sample files (rule param ``files``, rules/common.smk chunk_paths), by name.
-_CHUNK_FILES = {"labels": "labels/{i}.tif", "meta": "labels/{i}.json",
-                "tracks": "tracks/{i}/res_track.txt", "sketch": "sketches/{i}.tif",
-                "annotations": "annotations/{i}.h5", "preview": "previews/{i}.png",
-                "image": "images/{i}.tif", "check": "images/{i}.json"}
-
-
-def chunk_files(folder: Path, samples, stale=()) -> dict[str, list[str]]:
-    """The ``files`` param of a chunk job over ``samples`` in ``folder`` (the layout of one
-    simulation's folder under results/), removing ``stale`` first."""
-    files = {name: [str(folder / t.format(i=i)) for i in samples] for name, t in _CHUNK_FILES.items()}
+def chunk_files(folder: Path, samples) -> dict[str, list[str]]:
+    """The ``files`` param of a chunk job over ``samples`` (rules/common.smk chunk_paths) with
+    ``folder`` in place of the simulation's folder under results/; the folders made."""
+    prefix = layout.SIMULATION + "/"
+    files = {name: [str(folder / template.removeprefix(prefix).format(i=i)) for i in samples]
+             for name, template in layout.SAMPLE_FILES.items()}
     for paths in files.values():
         for path in paths:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return {**files, "stale": [str(p) for p in stale]}
+    return files
 
 
 def stand_in_chunk(sim_folder: Path, count: int, *stages: str) -> None:

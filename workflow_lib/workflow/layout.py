@@ -48,14 +48,19 @@ IMAGE_CHECK = SIMULATION + "/images/{i}.json"
 SIMULATED = SIMULATION + "/chunks/simulate-{chunk}.json"
 SKETCHED = SIMULATION + "/chunks/sketch-{chunk}.json"
 SYNTHESIZED = SIMULATION + "/chunks/synthesize-{chunk}.json"
+#: Every file of one sample, by the name the jobs' ``files``/``samples`` params give it.
+SAMPLE_FILES = {
+    "labels": LABELS, "meta": LABELS_META, "tracks": TRACKS,
+    "sketch": SKETCH, "annotations": ANNOTATIONS, "preview": PREVIEW,
+    "image": IMAGE, "check": IMAGE_CHECK,
+}
 #: What each stage writes per sample, in the order the stages run: a stage's job removes its
 #: own and the later stages' files of its samples first, so an image is never left beside
 #: labels or a sketch it was not made from.
 STAGE_FILES = {
-    "simulate": (LABELS, LABELS_META),
-    "tracks": (TRACKS,),
-    "sketch": (SKETCH, ANNOTATIONS, PREVIEW),
-    "synthesize": (IMAGE, IMAGE_CHECK),
+    "simulate": ("labels", "meta", "tracks"),
+    "sketch": ("sketch", "annotations", "preview"),
+    "synthesize": ("image", "check"),
 }
 METRICS = SIMULATION + "/evaluation/metrics.json"
 EVAL_FIGURE = SIMULATION + "/evaluation/{figure}.png"
@@ -94,26 +99,32 @@ def index_files(dataset: str) -> list[str]:
     return [fill(INDEX, dataset=dataset, split=split) for split in SPLITS]
 
 
-def sample_files(template: str, dataset: str, sim: str, count: int | Iterable[int]) -> list[str]:
-    """``template`` (e.g. :data:`LABELS`) for samples 0..count-1 (or the samples listed) of
-    one simulation."""
-    indices = range(count) if isinstance(count, int) else count
-    return [fill(template, dataset=dataset, sim=sim, i=i) for i in indices]
+def sample_files(template: str, dataset: str, sim: str, samples: Iterable[int]) -> list[str]:
+    """``template`` (e.g. :data:`LABELS`) for the samples listed of one simulation."""
+    return [fill(template, dataset=dataset, sim=sim, i=i) for i in samples]
 
 
-def stale_files(stage: str, dataset: str, sim: str, samples: Iterable[int]) -> list[str]:
-    """The files of ``samples`` that ``stage`` and the stages after it write (see
-    :data:`STAGE_FILES`)."""
-    stages = list(STAGE_FILES)
+def sample_paths(dataset: str, sim: str, samples: Iterable[int],
+                 names: Iterable[str] = tuple(SAMPLE_FILES)) -> dict[str, list[str]]:
+    """Name (:data:`SAMPLE_FILES`) -> that file of every sample listed, in their order."""
     samples = list(samples)
-    return [path for later in stages[stages.index(stage):] for template in STAGE_FILES[later]
-            for path in sample_files(template, dataset, sim, samples)]
+    return {name: sample_files(SAMPLE_FILES[name], dataset, sim, samples) for name in names}
 
 
-def chunk_files(template: str, config: Config, dataset: str, sim: str) -> list[str]:
-    """``template`` (:data:`SIMULATED`, ...) for every chunk of one simulation."""
-    return [fill(template, dataset=dataset, sim=sim, chunk=c)
-            for c in chunks.simulation_chunks(config, dataset, sim)]
+def written_from(stage: str) -> list[str]:
+    """The names of the files ``stage`` and the stages after it write (:data:`STAGE_FILES`)."""
+    stages = list(STAGE_FILES)
+    return [name for later in stages[stages.index(stage):] for name in STAGE_FILES[later]]
+
+
+def chunk_files(template: str, config: Config, dataset: str, sim: str,
+                holding: int | None = None) -> list[str]:
+    """``template`` (:data:`SIMULATED`, ...) for every chunk of one simulation (with
+    ``holding``: of those that hold any of samples 0..holding-1)."""
+    names = chunks.simulation_chunks(config, dataset, sim)
+    if holding is not None:
+        names = chunks.covering(names, holding)
+    return [fill(template, dataset=dataset, sim=sim, chunk=c) for c in names]
 
 
 def prepare_targets(config: Config, image_names: Mapping[str, Iterable[str]]) -> list[str]:

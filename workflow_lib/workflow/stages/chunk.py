@@ -4,23 +4,24 @@ chunk's manifest (layout.SIMULATED, ...), the one file Snakemake tracks for the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from workflow_lib.errors import InputError
 from workflow_lib.io import file_digest, write_json
-from workflow_lib.workflow import chunks
+from workflow_lib.workflow import chunks, layout
 
 log = logging.getLogger("cellsynth")
 
 
-def clear_stale(paths: Iterable[str]) -> None:
-    """Remove the files this chunk's stage and the later stages wrote for its samples before:
-    an image is never left beside labels or a sketch it was not made from, and a killed job
-    leaves only whole, current samples (each file is written atomically)."""
+def clear_stale(files: Mapping[str, list[str]], stage: str) -> None:
+    """Remove the files this chunk's ``stage`` and the later stages wrote for its samples
+    before (``files``: the job's param, by name): an image is never left beside labels or a
+    sketch it was not made from, and a killed job leaves only whole, current samples (each file
+    is written atomically)."""
     removed = 0
-    for path in paths:
+    for path in (p for name in layout.written_from(stage) for p in files.get(name, ())):
         target = Path(path)
         if target.is_file():
             target.unlink()

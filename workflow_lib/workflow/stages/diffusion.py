@@ -191,7 +191,7 @@ def synthesize_chunk(job: Job) -> None:
     pipeline = _pipeline(job, kind, device, job.params.synthesis)   # refuses a misfit model
     require(files["sketch"], "sketch_chunk")
     require(files["labels"], "simulate_chunk")
-    clear_stale(files["stale"])
+    clear_stale(files, "synthesize")
     ndim = pipeline.meta["ndim"]
     seed = pipeline.settings.seed
     records = []

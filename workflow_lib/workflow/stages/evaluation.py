@@ -104,11 +104,11 @@ def evaluate_simulation(job: Job) -> None:
     axes = axes_for(job.params.ndim, time=kind.time)
     files = job.params.samples   # the evaluated samples' files, made by the chunks (input)
     require(files["labels"], "simulate_chunk")
-    require(files["sketches"], "sketch_chunk")
-    require(files["images"] + files["checks"], "synthesize_chunk")
+    require(files["sketch"], "sketch_chunk")
+    require(files["image"] + files["check"], "synthesize_chunk")
     samples = [
         protocol.Sample(*(read_tiff(path, axes=axes)[0] for path in paths))
-        for paths in zip(files["labels"], files["sketches"], files["images"], strict=True)
+        for paths in zip(files["labels"], files["sketch"], files["image"], strict=True)
     ]
     reference = read_json(job.input.reference)
     test, tested_on = _real_tested_on(job)
@@ -118,7 +118,7 @@ def evaluate_simulation(job: Job) -> None:
         real_stain=calibrated_stain(read_json(job.input.calibration)),
     )
     metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim,
-               "samples": _sample_checks(files["checks"]), **metrics}
+               "samples": _sample_checks(files["check"]), **metrics}
     out = job.output
     figures.save(figures.summary(metrics), out.summary)
     figures.save(

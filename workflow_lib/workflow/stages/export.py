@@ -20,9 +20,9 @@ def export_dataset(job: Job) -> None:
     samples, flagged = [], []
     files = job.params.files   # the samples' files, made by the synthesis chunks (input)
     require(files["labels"] + files["meta"], "simulate_chunk")
-    require(files["images"] + files["checks"], "synthesize_chunk")
+    require(files["image"] + files["check"], "synthesize_chunk")
     for (sim, i, kind_name), labels, image, meta, check in zip(
-        job.params.samples, files["labels"], files["images"], files["meta"], files["checks"],
+        job.params.samples, files["labels"], files["image"], files["meta"], files["check"],
         strict=True,
     ):
         if read_json(check).get("flagged"):

@@ -75,7 +75,7 @@ def simulate_chunk(job: Job) -> None:
     its CTC ``res_track.txt``); the chunk's manifest last."""
     p, wc, files = job.params, job.wildcards, job.params.files
     samples = chunks.samples(wc.chunk)
-    clear_stale(files["stale"])
+    clear_stale(files, "simulate")
     shape = list(p.shape)
     params = p.params
     if p.calibrate:
@@ -148,7 +148,7 @@ def sketch_chunk(job: Job) -> None:
     the chunk's manifest last."""
     wc, files = job.wildcards, job.params.files
     require(files["labels"] + files["meta"], "simulate_chunk")
-    clear_stale(files["stale"])
+    clear_stale(files, "sketch")
     prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
     raw = job.params.sketch
     measured_raw, real = None, None
