@@ -8,6 +8,7 @@ chunk instead of once per sample.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ def covering(chunk_names: list[str], n: int) -> list[str]:
     return [c for c in chunk_names if samples(c)[0] < n]
 
 
+@functools.cache  # asked for every chunk list while Snakemake builds the DAG
 def gpu_expected(device: str) -> bool:
     """Whether jobs will find a GPU: ``device: cuda``, or ``auto`` on a machine with an NVIDIA
     driver (where Snakemake plans the run; a SLURM login node without one plans CPU-sized
