@@ -11,7 +11,7 @@ from workflow_lib.errors import ConfigError
 from workflow_lib.export import FORMATS as EXPORT_FORMATS
 from workflow_lib.simulate import NUCLEUS_STAIN
 from workflow_lib.workflow import config as cfg
-from workflow_lib.workflow import chunks, inputs, layout, models
+from workflow_lib.workflow import chunks, inputs, layout, models, pixel_sizes
 
 
 # The embedded default config is the demo; a user's --configfile replaces it instead of

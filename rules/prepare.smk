@@ -9,6 +9,7 @@ rule convert_image:
         channels=lambda wc: dataset_config(wc)["channels"],
         axes=lambda wc: dataset_config(wc)["axes"],
         h5_dataset=lambda wc: dataset_config(wc)["h5_dataset"],
+        scene=lambda wc: dataset_config(wc)["scene"],
         normalize=lambda wc: dataset_config(wc)["normalize"],
         rescale=lambda wc: dataset_config(wc)["rescale"],
         # microns, overriding the image's metadata; written as element_size_um

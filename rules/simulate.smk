@@ -15,7 +15,7 @@ rule simulate_chunk:
         # the data set's pixel size ([Z,] Y, X microns, or None): the config's pixel_size over
         # its first image's metadata, read here once per run; sketches, images and exports
         # take it from the labels
-        pixel_size=lambda wc: cfg.pixel_size_um(dataset_config(wc), images_of(wc.dataset)),
+        pixel_size=lambda wc: pixel_sizes.pixel_size_um(dataset_config(wc), images_of(wc.dataset)),
         files=chunk_paths,
     log:
         "logs/{dataset}/{sim}/simulate/{chunk}.log",

@@ -18,6 +18,7 @@ from helpers import SCHEMA, chunk_files, load_config, run_snakemake, write_raw_i
 from workflow_lib.errors import ConfigError
 from workflow_lib.io import read_tiff_spacing
 from workflow_lib.workflow import config as cfg
+from workflow_lib.workflow import pixel_sizes
 from workflow_lib.workflow.runner import Files, Job
 from workflow_lib.workflow.stages.simulation import simulate_chunk, sketch_chunk
 
@@ -53,16 +54,16 @@ def test_dataset_pixel_size_is_the_first_images_metadata_under_the_config(tmp_pa
     images = {"img1": str(tmp_path / "x/img1.tif"), "img0": str(tmp_path / "x/img0.tif")}
     ds = _dataset()["datasets"]["d"]
     assert ds["pixel_size"] is None
-    assert cfg.pixel_size_um(ds, images) == [0.5, 0.5]
-    assert cfg.pixel_size_um({**ds, "rescale": 2}, images) == [0.25, 0.25]
-    assert cfg.pixel_size_um({**ds, "pixel_size": 0.2}, images) == [0.2, 0.2]  # config wins
+    assert pixel_sizes.pixel_size_um(ds, images) == [0.5, 0.5]
+    assert pixel_sizes.pixel_size_um({**ds, "rescale": 2}, images) == [0.25, 0.25]
+    assert pixel_sizes.pixel_size_um({**ds, "pixel_size": 0.2}, images) == [0.2, 0.2]  # config wins
     # a full size from the config needs no file; unknown when nothing states one
     ds3 = _dataset(ndim=3, pixel_size=[2, 0.5, 0.5], rescale=[2, 1, 1])["datasets"]["d"]
-    assert cfg.pixel_size_um(ds3, {"a": str(tmp_path / "none.tif")}) == [1.0, 0.5, 0.5]
-    assert cfg.pixel_size_um(ds, {"a": str(tmp_path / "none.tif")}) is None  # not made yet
-    assert cfg.pixel_size_um(ds, {}) is None
+    assert pixel_sizes.pixel_size_um(ds3, {"a": str(tmp_path / "none.tif")}) == [1.0, 0.5, 0.5]
+    assert pixel_sizes.pixel_size_um(ds, {"a": str(tmp_path / "none.tif")}) is None  # not made yet
+    assert pixel_sizes.pixel_size_um(ds, {}) is None
     write_raw_images(tmp_path / "plain", n=1)
-    assert cfg.pixel_size_um(ds, {"img0": str(tmp_path / "plain/img0.tif")}) is None
+    assert pixel_sizes.pixel_size_um(ds, {"img0": str(tmp_path / "plain/img0.tif")}) is None
 
 
 def test_pixel_size_needs_one_size_per_axis():

@@ -7,8 +7,9 @@ import csv
 import h5py
 import numpy as np
 import pytest
+import tifffile
 
-from helpers import load_config, run_snakemake, write_raw_images
+from helpers import load_config, run_snakemake, write_ome_zarr, write_raw_images
 from workflow_lib.errors import ConfigError
 from workflow_lib.workflow.inputs import dataset_images
 
@@ -32,6 +33,27 @@ def test_prepare_end_to_end(tmp_path):
     # nothing left to do on a second run
     dry = run_snakemake(tmp_path, load_config("prepare"), "prepare", "-n")
     assert "Nothing to be done" in dry.stdout
+
+
+@pytest.mark.e2e
+def test_ome_zarr_and_guessed_axes_end_to_end(tmp_path):
+    """OME-Zarr folders convert with their pixel size; a stack without axes metadata converts
+    with the axes it was taken as said on the console and in the job's log."""
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_ome_zarr(tmp_path / f"raw/z{i}.ome.zarr", rng.integers(0, 4000, SHAPE, np.uint16),
+                       "yx", {"y": 0.65, "x": 0.65})
+        (tmp_path / "stack").mkdir(exist_ok=True)
+        tifffile.imwrite(tmp_path / f"stack/s{i}.tif", rng.integers(0, 4000, (5, *SHAPE), np.uint16),
+                         metadata=None)
+    config = {"datasets": {"zarr": {"images": "raw/*.zarr"}, "stack": {"images": "stack/*.tif"}}}
+    proc = run_snakemake(tmp_path, config, "prepare")
+    with h5py.File(tmp_path / "results/zarr/h5/z0.h5", "r") as f:
+        np.testing.assert_allclose(f["data/image"].attrs["element_size_um"], [0.65, 0.65])
+        assert f["data/image"].shape == (1, *SHAPE)
+    said = "stack/s0.tif has no axes metadata; its shape (5, 48, 40) was taken as axes CYX"
+    assert said in proc.stdout, proc.stdout[-3000:]
+    assert said in (tmp_path / "logs/stack/convert/s0.log").read_text()
 
 
 @pytest.mark.e2e

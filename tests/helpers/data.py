@@ -5,6 +5,7 @@
 :func:`write_raw_images`: uint16 TIFF input images; :func:`write_h5_images`: converted
 images as the prepare stage writes them (HDF5 ``data/image``, (C, *spatial), [0, 1]);
 :func:`write_split_index`: the prepare stage's index CSVs for a split chosen by the test.
+:func:`write_ome_zarr`: an OME-Zarr image as ome-zarr-py writes it (what users bring).
 :func:`discs`: hand-placed discs, for tests that compute their expected values by hand.
 """
 
@@ -101,6 +102,19 @@ def write_h5_images(folder: Path, n: int = 2, shape: tuple[int, ...] = (1, 40, 4
         paths.append(folder / f"img{i}.h5")
         write_h5(paths[-1], {"data/image": image})
     return paths
+
+
+def write_ome_zarr(path: Path, array: np.ndarray, axes: str,
+                   sizes: Mapping[str, float] | None = None, unit: str = "micrometer") -> Path:
+    """``array`` (axes like ``czyx``) as an NGFF 0.4 OME-Zarr written by ome-zarr-py, with two
+    resolution levels and ``sizes`` (axis letter -> size in ``unit``) on its spatial axes."""
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    sizes = {a.lower(): float(v) for a, v in (sizes or {}).items()}
+    write_image(array, str(path), axes=axes.lower(), fmt=FormatV04(), scale_factors=[2],
+                scale=sizes or None, axes_units={a: unit for a in sizes} or None)
+    return path
 
 
 def write_split_index(index_dir: Path, splits: Mapping[str, Sequence[Path]]) -> dict[str, Path]:

@@ -2,7 +2,9 @@
 
 from workflow_lib.io.atomic import OutputError, atomic_path, atomic_write_text
 from workflow_lib.io.digest import file_digest
-from workflow_lib.io.h5 import read_h5, read_h5_header, write_h5
+from workflow_lib.io.h5 import (
+    create_h5, open_h5, read_h5, read_h5_header, set_attrs, write_block, write_h5,
+)
 from workflow_lib.io.json_file import read_json, write_json
 from workflow_lib.io.png import read_png
 from workflow_lib.io.tiff import (
@@ -14,7 +16,9 @@ __all__ = [
     "atomic_path",
     "atomic_write_text",
     "axes_for",
+    "create_h5",
     "file_digest",
+    "open_h5",
     "read_h5",
     "read_h5_header",
     "read_json",
@@ -22,6 +26,8 @@ __all__ = [
     "read_tiff",
     "read_tiff_pixel_size",
     "read_tiff_spacing",
+    "set_attrs",
+    "write_block",
     "write_h5",
     "write_json",
     "write_tiff",

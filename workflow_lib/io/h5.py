@@ -48,17 +48,39 @@ def write_h5(
             for i, (name, arr) in enumerate(datasets.items()):
                 arr = np.asarray(arr)
                 if arr.ndim >= 2 and arr.size:
-                    ds = f.create_dataset(
-                        name, shape=arr.shape, dtype=arr.dtype, chunks=_chunks(arr.shape),
-                        compression="gzip", compression_opts=_GZIP_LEVEL, shuffle=True,
-                    )
-                    _write_chunks_parallel(ds, arr)
+                    ds = _create_chunked(f, name, arr.shape, arr.dtype)
+                    write_block(ds, arr)
                 else:
                     ds = f.create_dataset(name, data=arr)
                 if i == 0 and attrs:
-                    for key, value in attrs.items():
-                        if value is not None:
-                            ds.attrs[key] = value
+                    set_attrs(ds, attrs)
+
+
+@contextlib.contextmanager
+def create_h5(
+    path: str | Path, name: str, shape: tuple[int, ...], dtype: np.dtype
+) -> Iterator[h5py.Dataset]:
+    """A new file ``path`` with one empty chunked, compressed dataset ``name`` (2+ dims), to
+    fill block by block with :func:`write_block` and :func:`set_attrs`: for arrays that are
+    made piece by piece and need not fit in memory. The file appears, complete, only when the
+    ``with`` block ends without an error."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            yield _create_chunked(f, name, tuple(shape), np.dtype(dtype))
+
+
+def set_attrs(ds: h5py.Dataset, attrs: Mapping[str, Any]) -> None:
+    """Store ``attrs`` on ``ds``, skipping values that are None."""
+    for key, value in attrs.items():
+        if value is not None:
+            ds.attrs[key] = value
+
+
+def _create_chunked(f: h5py.File, name: str, shape: tuple[int, ...], dtype: np.dtype) -> h5py.Dataset:
+    return f.create_dataset(
+        name, shape=shape, dtype=dtype, chunks=_chunks(shape),
+        compression="gzip", compression_opts=_GZIP_LEVEL, shuffle=True,
+    )
 
 
 def _compress_chunk(block: np.ndarray, chunk_shape: tuple[int, ...]) -> bytes:
@@ -71,44 +93,59 @@ def _compress_chunk(block: np.ndarray, chunk_shape: tuple[int, ...]) -> bytes:
     return zlib.compress(np.ascontiguousarray(raw.T).tobytes(), _GZIP_LEVEL)
 
 
-def _write_chunks_parallel(ds: h5py.Dataset, arr: np.ndarray) -> None:
-    """Fill a shuffle+gzip dataset chunk by chunk, compressing on all cores.
+def write_block(ds: h5py.Dataset, block: np.ndarray, offset: tuple[int, ...] | None = None) -> None:
+    """Write ``block`` into a dataset of :func:`create_h5` at ``offset`` (default: the origin),
+    compressing its chunks on all cores.
 
-    h5py compresses on one thread, which made gzip the bottleneck of converting large volumes;
-    zlib releases the GIL, so threads scale. Batches bound the compressed data held in memory.
+    ``offset`` must lie on the chunk grid (``ds.chunks``) and the block must end on it or at the
+    dataset's edge: every chunk is written whole, once. h5py compresses on one thread, which
+    made gzip the bottleneck of converting large volumes; zlib releases the GIL, so threads
+    scale. Batches bound the compressed data held in memory.
     """
     chunk = ds.chunks
-    grid = [range(0, s, c) for s, c in zip(arr.shape, chunk)]
-    offsets = list(itertools.product(*grid))
+    offset = offset or (0,) * block.ndim
+    ends = [o + s for o, s in zip(offset, block.shape)]
+    if any(o % c for o, c in zip(offset, chunk)) or \
+            any(e % c and e != n for e, c, n in zip(ends, chunk, ds.shape)):
+        raise ValueError(f"block {block.shape} at {offset} is not aligned to chunks {chunk}")
+    grid = [range(0, s, c) for s, c in zip(block.shape, chunk)]
+    starts = list(itertools.product(*grid))
     workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
-    def job(offset: tuple[int, ...]) -> bytes:
-        index = tuple(slice(o, o + c) for o, c in zip(offset, chunk))
-        return _compress_chunk(arr[index], chunk)
+    def job(start: tuple[int, ...]) -> bytes:
+        index = tuple(slice(o, o + c) for o, c in zip(start, chunk))
+        return _compress_chunk(block[index], chunk)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         batch = 8 * workers
-        for start in range(0, len(offsets), batch):
-            part = offsets[start : start + batch]
-            for offset, data in zip(part, pool.map(job, part)):
-                ds.id.write_direct_chunk(offset, data)
+        for first in range(0, len(starts), batch):
+            part = starts[first : first + batch]
+            for start, data in zip(part, pool.map(job, part)):
+                ds.id.write_direct_chunk(tuple(o + s for o, s in zip(offset, start)), data)
 
 
 @contextlib.contextmanager
-def _open_dataset(path: Path, name: str) -> Iterator[h5py.Dataset]:
-    """Dataset ``name`` of the HDF5 file ``path``, open; every failure an :class:`InputError`."""
+def open_h5(path: str | Path, name: str) -> Iterator[h5py.Dataset]:
+    """Dataset ``name`` of the HDF5 file ``path``, open (its data are read when sliced); every
+    failure to open it an :class:`InputError`."""
+    path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        with h5py.File(path, "r") as f:
-            if name not in f:
-                raise InputError(path, f"has no dataset '{name}' (found: {list_datasets(f)})")
-            ds = f[name]
-            if not isinstance(ds, h5py.Dataset):
-                raise InputError(path, f"'{name}' is a group, not a dataset")
-            yield ds
+        f = h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})") from exc
+        raise _unreadable(path, exc) from exc
+    with f:
+        if name not in f:
+            raise InputError(path, f"has no dataset '{name}' (found: {list_datasets(f)})")
+        ds = f[name]
+        if not isinstance(ds, h5py.Dataset):
+            raise InputError(path, f"'{name}' is a group, not a dataset")
+        yield ds
+
+
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    return InputError(path, f"not a readable HDF5 file ({' '.join(str(exc).split())})")
 
 
 def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dict[str, Any]]:
@@ -117,9 +154,12 @@ def read_h5(path: str | Path, name: str = "data/image") -> tuple[np.ndarray, dic
     Raises :class:`InputError` naming the file when it is missing, unreadable, lacks ``name``,
     declares more data than memory can take, or its data cannot be decoded.
     """
-    with _open_dataset(Path(path), name) as ds:
+    with open_h5(path, name) as ds:
         check_fits_memory(path, ds.shape or (), ds.dtype)
-        return ds[()], dict(ds.attrs)
+        try:
+            return ds[()], dict(ds.attrs)
+        except OSError as exc:  # a damaged chunk
+            raise _unreadable(Path(path), exc) from exc
 
 
 def read_h5_header(
@@ -129,7 +169,7 @@ def read_h5_header(
 
     Raises :class:`InputError` like :func:`read_h5` for a missing or unreadable file or dataset.
     """
-    with _open_dataset(Path(path), name) as ds:
+    with open_h5(path, name) as ds:
         return tuple(ds.shape or ()), dict(ds.attrs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,9 +14,15 @@ from scipy import ndimage
 from workflow_lib.dataset import IMAGE_KEY
 from workflow_lib.errors import InputError
 from workflow_lib.io import (
-    read_h5, read_h5_header, read_png, read_tiff, read_tiff_pixel_size, write_h5,
+    create_h5, open_h5, read_h5_header, read_png, read_tiff, read_tiff_pixel_size, set_attrs,
+    write_block,
 )
-from workflow_lib.io.tiff import spatial_spacing
+from workflow_lib.io.bioimage import bioimage_pixel_size, read_bioimage
+from workflow_lib.io.formats import (
+    BIOIO_SUFFIXES, H5_SUFFIXES, IMAGE_SUFFIXES, OME_TIFF_SUFFIXES, TIFF_SUFFIXES, format_name,
+    image_suffix,
+)
+from workflow_lib.io.tiff import _one_line, spatial_spacing
 from workflow_lib.prepare.axes import (
     axes_examples, element_sizes, guess_axes, normalize_axes, to_channel_first,
 )
@@ -23,35 +30,50 @@ from workflow_lib.prepare.axes import (
 # The workflow runner echoes this logger's warnings to the console.
 log = logging.getLogger("cellsynth")
 
-#: File types the conversion reads, by suffix (lower case).
-TIFF_SUFFIXES = (".tif", ".tiff")
-H5_SUFFIXES = (".h5", ".hdf5")
-IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png",) + H5_SUFFIXES
-
 # Pixels per piece in the percentile passes: bounds their temporary memory (under 64 MiB).
 _CHUNK = 1 << 20
+# Bytes of a lazily read image (HDF5, OME-Zarr, ...) read at a time: what bounds the memory of
+# converting a volume larger than memory (plus the float32 slab written from it).
+_SLAB_BYTES = 64 << 20
 # Bits of the key resolved per pass of the percentile selection: 65536-bin histograms.
 _DIGIT = 16
 
 
-def load_image(path: str | Path, h5_dataset: str = "data/image") -> tuple[np.ndarray, str]:
-    """Read a TIFF, PNG or HDF5 image; return ``(array, axes)`` with axes '' when unknown."""
+@contextlib.contextmanager
+def open_image(
+    path: str | Path, h5_dataset: str = "data/image", scene: int | str | None = None
+) -> Iterator[tuple[Any, str]]:
+    """``(array, axes)`` of an image file, axes '' when unknown.
+
+    TIFF and PNG are read into a numpy array; HDF5 and the microscope formats (``scene`` of
+    them: :func:`workflow_lib.io.bioimage.read_bioimage`) give a lazy dask array, open while
+    the ``with`` block runs, that the conversion reads slab by slab.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in TIFF_SUFFIXES:
-        return read_tiff(path)
-    if suffix in H5_SUFFIXES:
-        array, attrs = read_h5(path, h5_dataset)
-        axes = attrs.get("axes", "")
-        return array, axes if isinstance(axes, str) and len(axes) == array.ndim else ""
-    if suffix == ".png":
+    suffix = image_suffix(path)
+    if suffix in BIOIO_SUFFIXES:
+        data = read_bioimage(path, scene)
+        yield data.array, data.axes
+    elif suffix in TIFF_SUFFIXES:
+        yield read_tiff(path)
+    elif suffix in H5_SUFFIXES:
+        import dask.array as da
+
+        with open_h5(path, h5_dataset) as ds:
+            axes = ds.attrs.get("axes", "")
+            ok = isinstance(axes, str) and len(axes) == ds.ndim
+            yield da.from_array(ds, chunks="auto"), axes if ok else ""
+    elif suffix == ".png":
         array = read_png(path)
-        return array, "YXC" if array.ndim == 3 else "YX"
-    raise InputError(path, f"unsupported file type '{suffix}' (use .tif, .tiff, .png or .h5)")
+        yield array, "YXC" if array.ndim == 3 else "YX"
+    else:
+        raise InputError(path, f"unsupported file type '{suffix}' (use "
+                               f"{', '.join(IMAGE_SUFFIXES)})")
 
 
 def metadata_pixel_size(
-    path: str | Path, ndim: int, axes: str | None = None, h5_dataset: str = "data/image"
+    path: str | Path, ndim: int, axes: str | None = None, h5_dataset: str = "data/image",
+    scene: int | str | None = None,
 ) -> tuple[dict[str, float], str]:
     """The pixel size an image file's metadata states, reading only its header.
 
@@ -59,12 +81,16 @@ def metadata_pixel_size(
     come from; ``({}, "")`` when the file states none. TIFF: ImageJ or OME-XML metadata
     (:func:`workflow_lib.io.read_tiff_pixel_size`). HDF5: the attribute ``element_size_um`` of
     ``h5_dataset``, one size per array axis or per spatial axis, mapped by ``axes`` (else the
-    file's ``axes`` attribute, else guessed from the shape for ``ndim``). PNG: none.
+    file's ``axes`` attribute, else guessed from the shape for ``ndim``). OME-Zarr, CZI, ND2,
+    LIF: their metadata through bioio (scene ``scene``). PNG: none.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in TIFF_SUFFIXES:
+    suffix = image_suffix(path)
+    if suffix in TIFF_SUFFIXES + OME_TIFF_SUFFIXES:
         return read_tiff_pixel_size(path)
+    if suffix in BIOIO_SUFFIXES:
+        sizes = bioimage_pixel_size(path, scene)
+        return sizes, f"{format_name(path)} metadata" if sizes else ""
     if suffix in H5_SUFFIXES:
         shape, attrs = read_h5_header(path, h5_dataset)
         values = attrs.get("element_size_um")
@@ -121,6 +147,7 @@ def dataset_pixel_size(
     h5_dataset: str = "data/image",
     override: float | Sequence[float] | None = None,
     rescale: float | Sequence[float] | None = None,
+    scene: int | str | None = None,
 ) -> list[float] | None:
     """A data set's pixel size (:func:`pixel_size`) from its image ``path`` (the first one):
     the config's ``override`` alone when it gives every axis, else with the file's metadata.
@@ -131,9 +158,9 @@ def dataset_pixel_size(
     if _overrides_all(override, ndim):
         return pixel_size({}, ndim, override, rescale)
     sizes: dict[str, float] = {}
-    if path is not None and Path(path).is_file():
+    if path is not None and Path(path).exists():
         try:
-            sizes, _ = metadata_pixel_size(path, ndim, axes, h5_dataset)
+            sizes, _ = metadata_pixel_size(path, ndim, axes, h5_dataset, scene)
         except Exception:  # noqa: BLE001  (anything a damaged file raises: no size)
             sizes = {}
     return pixel_size(sizes, ndim, override, rescale)
@@ -146,8 +173,15 @@ def percentiles(channel: np.ndarray, lower: float, upper: float) -> tuple[float,
     dtype, in memory bounded by a chunk of :data:`_CHUNK` pixels whatever the size or the
     values of ``channel``: a radix selection reads the order statistics off histograms of
     16-bit digits (one pass over the image for 8/16-bit images, up to four for 64-bit).
-    Raises ``ValueError`` when there is no finite value.
+    Raises ``ValueError`` when there is no finite value. ``channel`` may be a lazy (dask)
+    array: it is then read slab by slab, once per pass.
     """
+    lo, hi, _ = _percentiles(channel, lower, upper)
+    return lo, hi
+
+
+def _percentiles(channel: Any, lower: float, upper: float) -> tuple[float, float, int]:
+    """:func:`percentiles` and the number of finite values."""
     bits = 8 * channel.dtype.itemsize
     digit = min(_DIGIT, bits)
     top = _digit_histograms(channel, {0}, bits - digit, digit)
@@ -162,15 +196,33 @@ def percentiles(channel: np.ndarray, lower: float, upper: float) -> tuple[float,
     ranks = sorted({r for a, b, _ in spans for r in (a, b)})
     value = dict(zip(ranks, _order_statistics(channel, ranks, top, digit)))
     lo, hi = (float(value[a] + frac * (value[b] - value[a])) for a, b, frac in spans)
-    return lo, hi
+    return lo, hi, count
 
 
-def _finite_blocks(array: np.ndarray) -> Iterator[np.ndarray]:
+def _finite_blocks(array: Any) -> Iterator[np.ndarray]:
     """The finite values of ``array`` in 1D pieces of at most :data:`_CHUNK` values."""
-    pieces = np.nditer(array, flags=["external_loop", "buffered", "zerosize_ok"],
-                       buffersize=_CHUNK, order="K")
-    for block in pieces:
-        yield block[np.isfinite(block)] if array.dtype.kind == "f" else block
+    for _, slab in slabs(array):
+        pieces = np.nditer(slab, flags=["external_loop", "buffered", "zerosize_ok"],
+                           buffersize=_CHUNK, order="K")
+        for block in pieces:
+            yield block[np.isfinite(block)] if array.dtype.kind == "f" else block
+
+
+def slabs(array: Any, align: int = 1, path: object = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, array[start:stop])`` over the first axis of a numpy or lazy array, as numpy
+    arrays: the whole array for numpy, else slabs of about :data:`_SLAB_BYTES` whose starts
+    are multiples of ``align``. A lazy read that fails is an :class:`InputError` on ``path``.
+    """
+    if isinstance(array, np.ndarray):
+        yield 0, array
+        return
+    plane = max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize)
+    step = align * max(1, _SLAB_BYTES // (plane * align))
+    for start in range(0, array.shape[0], step):
+        try:
+            yield start, np.asarray(array[start : start + step])
+        except Exception as exc:  # noqa: BLE001  (codecs and readers raise their own types)
+            raise InputError(path, f"pixel data cannot be read ({_one_line(exc)})") from exc
 
 
 def _sortable_keys(values: np.ndarray) -> np.ndarray:
@@ -232,47 +284,46 @@ def _order_statistics(
     return [_from_key(key, channel.dtype) for key in prefixes]
 
 
-def normalize(
-    image: np.ndarray, lower: float, upper: float, path: object = None
-) -> tuple[np.ndarray, list[tuple[float, float]], list[int]]:
-    """Map each channel of a channel-first ``image`` so its percentiles become 0 and 1, clipped.
-
-    Returns float32 ``(C, ...)`` in [0, 1], the (low, high) values used per channel and the
-    number of non-finite pixels per channel. Non-finite pixels (NaN, +inf, -inf) are left out
-    of the percentiles and set to 0, with a warning naming ``path`` and their count. Raises
-    :class:`InputError` for a channel without finite values or without contrast.
+def channel_range(
+    channel: Any, lower: float, upper: float, path: object = None, index: int = 0
+) -> tuple[float, float, int]:
+    """``(low, high, non-finite pixels)`` that :func:`normalize_block` maps channel ``index``
+    (a numpy or lazy array) with: its percentiles ``lower`` and ``upper`` (in %) of the finite
+    values, or its min and max where those are equal (with a warning). Non-finite pixels are
+    left out, with a warning naming ``path`` and their count. Raises :class:`InputError` for a
+    channel without finite values or without contrast.
     """
-    out = np.empty(image.shape, dtype=np.float32)
-    used, nonfinite = [], []
-    for c in range(image.shape[0]):
-        channel = image[c]
-        bad = ~np.isfinite(channel) if channel.dtype.kind == "f" else None
-        n_bad = 0 if bad is None else int(np.count_nonzero(bad))
-        if n_bad == channel.size:
-            raise InputError(path, f"channel {c} has no finite values (all NaN/inf)")
-        if n_bad:
-            log.warning("%s: channel %d has %d non-finite pixels (NaN or inf); they are left "
-                        "out of the normalisation and set to 0", path, c, n_bad)
-        lo, hi = percentiles(channel, lower, upper)
+    try:
+        lo, hi, count = _percentiles(channel, lower, upper)
+    except ValueError:
+        raise InputError(path, f"channel {index} has no finite values (all NaN/inf)") from None
+    n_bad = int(np.prod(channel.shape, dtype=np.int64)) - count
+    if n_bad:
+        log.warning("%s: channel %d has %d non-finite pixels (NaN or inf); they are left "
+                    "out of the normalisation and set to 0", path, index, n_bad)
+    if not hi > lo:
+        lo, hi = percentiles(channel, 0, 100)
         if not hi > lo:
-            lo, hi = percentiles(channel, 0, 100)
-            if not hi > lo:
-                raise InputError(path, f"channel {c} is constant ({lo:g}); nothing to learn")
-            log.warning("%s: channel %d has no contrast between the %g and %g percentiles; "
-                        "using min-max", path, c, lower, upper)
-        dst = out[c]
-        # float64 arithmetic, cast into float32 by numpy's buffered loop: keeps the precision
-        # of large offsets (uint32, float64) without a float64 copy of the channel.
-        # Differences beyond float32's range (3e38) saturate to inf and clip to 1.
-        with np.errstate(over="ignore"):
-            np.subtract(channel, np.float64(lo), out=dst, casting="unsafe")
-            np.multiply(dst, np.float64(1.0 / (hi - lo)), out=dst, casting="unsafe")
-        np.clip(dst, 0.0, 1.0, out=dst)
-        if n_bad:
-            dst[bad] = 0.0
-        used.append((float(lo), float(hi)))
-        nonfinite.append(n_bad)
-    return out, used, nonfinite
+            raise InputError(path, f"channel {index} is constant ({lo:g}); nothing to learn")
+        log.warning("%s: channel %d has no contrast between the %g and %g percentiles; "
+                    "using min-max", path, index, lower, upper)
+    return float(lo), float(hi), n_bad
+
+
+def normalize_block(block: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``block`` mapped so ``lo`` and ``hi`` become 0 and 1, clipped, float32; non-finite
+    pixels become 0."""
+    out = np.empty(block.shape, dtype=np.float32)
+    # float64 arithmetic, cast into float32 by numpy's buffered loop: keeps the precision
+    # of large offsets (uint32, float64) without a float64 copy of the block.
+    # Differences beyond float32's range (3e38) saturate to inf and clip to 1.
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.subtract(block, np.float64(lo), out=out, casting="unsafe")
+        np.multiply(out, np.float64(1.0 / (hi - lo)), out=out, casting="unsafe")
+    np.clip(out, 0.0, 1.0, out=out)
+    if block.dtype.kind == "f":
+        out[~np.isfinite(block)] = 0.0
+    return out
 
 
 def convert_image(
@@ -285,79 +336,128 @@ def convert_image(
     normalize_percentiles: tuple[float, float] = (1.0, 99.8),
     rescale: float | Sequence[float] | None = None,
     pixel_size_um: float | Sequence[float] | None = None,
+    scene: int | str | None = None,
 ) -> dict[str, Any]:
     """Convert one image file to ``target`` (.h5, dataset ``data/image``); return its attributes.
 
-    ``axes`` overrides the file's metadata; ``channels`` picks channels (in that order);
-    ``rescale`` zooms spatial axes (one factor or one per axis, ``[Z,] Y, X``) before
-    normalisation. The output is float32 in [0, 1], ``(C, Y, X)`` or ``(C, Z, Y, X)``.
-    Its pixel size (:func:`pixel_size`: ``pixel_size_um``, the config's, over the file's
-    metadata, divided by ``rescale``) is the attribute ``element_size_um`` (microns,
-    ``[Z,] Y, X``), with ``pixel_size_source``; both are absent when it is unknown.
+    ``axes`` overrides the file's metadata (a warning says which axes were assumed when
+    neither gives them); ``channels`` picks channels (in that order); ``scene`` picks the
+    scene of a multi-scene microscope file; ``rescale`` zooms spatial axes (one factor or one
+    per axis, ``[Z,] Y, X``) before normalisation. The output is float32 in [0, 1],
+    ``(C, Y, X)`` or ``(C, Z, Y, X)``. HDF5 and microscope formats are read and written slab
+    by slab, so a volume larger than memory converts (with ``rescale``, one channel of it is
+    held in memory). Its pixel size (:func:`pixel_size`: ``pixel_size_um``, the config's,
+    over the file's metadata, divided by ``rescale``) is the attribute ``element_size_um``
+    (microns, ``[Z,] Y, X``), with ``pixel_size_source``; both are absent when it is unknown.
     """
     source = Path(source)
-    array, file_axes = load_image(source, h5_dataset)
-    if array.dtype.kind not in "uifb":
-        raise InputError(source, f"has unsupported pixel type {array.dtype}")
-    if array.ndim < ndim:
-        raise InputError(
-            source, f"is {array.ndim}D (shape {array.shape}) but the data set has ndim: {ndim}"
-        )
-    in_axes = normalize_axes(axes) if axes else (file_axes or guess_axes(array.shape, ndim, source))
+    lower, upper = normalize_percentiles
+    with open_image(source, h5_dataset, scene) as (array, file_axes):
+        if array.dtype.kind not in "uifb":
+            raise InputError(source, f"has unsupported pixel type {array.dtype}")
+        if 0 in array.shape:
+            raise InputError(source, "image has no pixels")
+        if array.ndim < ndim:
+            raise InputError(
+                source, f"is {array.ndim}D (shape {array.shape}) but the data set has ndim: {ndim}"
+            )
+        in_axes = normalize_axes(axes) if axes else file_axes
+        if not in_axes:
+            in_axes = guess_axes(array.shape, ndim, source)
+            _warn_guessed_axes(source, array.shape, in_axes, channels)
+        image, out_axes = _channel_first(array, in_axes, ndim, source, guessed=not (axes or file_axes))
+        missing = [c for c in channels if c >= image.shape[0]]
+        if missing:
+            raise InputError(
+                source,
+                f"channel {missing[0]} does not exist (the image has {image.shape[0]} "
+                f"channel{'s' if image.shape[0] != 1 else ''}, axes {in_axes})",
+            )
+        shape = _zoomed_shape(image.shape[1:], rescale, ndim)
+        used, nonfinite = [], []
+        with create_h5(target, IMAGE_KEY, (len(channels), *shape), np.float32) as ds:
+            for out_c, c in enumerate(channels):
+                channel = image[c]
+                if rescale is not None:
+                    channel = ndimage.zoom(np.asarray(channel).astype(np.float32),
+                                           _factors(rescale, ndim), order=1)
+                lo, hi, n_bad = channel_range(channel, lower, upper, source, c)
+                for start, slab in slabs(channel, ds.chunks[1], source):
+                    write_block(ds, normalize_block(slab, lo, hi)[np.newaxis],
+                                (out_c, start) + (0,) * (slab.ndim - 1))
+                used.append((lo, hi))
+                nonfinite.append(n_bad)
+            size, size_source = _converted_pixel_size(source, ndim, in_axes, h5_dataset,
+                                                      pixel_size_um, rescale, scene)
+            attrs = {
+                "source": str(source),
+                "source_scene": None if scene is None else str(scene),
+                "source_axes": in_axes,
+                "source_dtype": str(array.dtype),
+                "source_shape": list(array.shape),
+                "axes": out_axes,
+                "channels": list(channels),
+                "percentiles": list(normalize_percentiles),
+                "percentile_values": np.asarray(used, dtype=np.float64),
+                "rescale": "none" if rescale is None else str(rescale),
+                "nonfinite_pixels": np.asarray(nonfinite, dtype=np.int64),
+                "element_size_um": None if size is None else np.asarray(size, dtype=np.float64),
+                "pixel_size_source": size_source or None,
+            }
+            set_attrs(ds, attrs)
+    log.info("%s -> %s: %s %s, axes %s -> %s %s", source, target, array.dtype, array.shape,
+             in_axes, out_axes, (len(channels), *shape))
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def _channel_first(array: Any, axes: str, ndim: int, source: Path, guessed: bool) -> tuple[Any, str]:
+    """:func:`to_channel_first`; for guessed axes, its error says so and how to set them."""
     try:
-        image, out_axes = to_channel_first(array, in_axes, ndim, source)
+        return to_channel_first(array, axes, ndim, source)
     except InputError as exc:
-        if axes or file_axes:
+        if not guessed:
             raise
         raise InputError(
             source,
             f"{exc.problem}; its axes are unknown (the file has no axes metadata) and were "
-            f"guessed as {in_axes} from its shape {array.shape}: if that is wrong, set `axes:` "
+            f"guessed as {axes} from its shape {array.shape}: if that is wrong, set `axes:` "
             f"for this data set in the config (e.g. {axes_examples(array.ndim)})",
         ) from exc
-    missing = [c for c in channels if c >= image.shape[0]]
-    if missing:
-        raise InputError(
-            source,
-            f"channel {missing[0]} does not exist (the image has {image.shape[0]} "
-            f"channel{'s' if image.shape[0] != 1 else ''}, axes {in_axes})",
-        )
-    image = image[list(channels)]
-    if rescale is not None:
-        factors = [rescale] * ndim if np.isscalar(rescale) else list(rescale)
-        image = np.stack(
-            [ndimage.zoom(c.astype(np.float32), factors, order=1) for c in image]
-        )
-    data, used, nonfinite = normalize(image, *normalize_percentiles, path=source)
-    size, size_source = _converted_pixel_size(source, ndim, in_axes, h5_dataset, pixel_size_um,
-                                              rescale)
-    attrs = {
-        "source": str(source),
-        "source_axes": in_axes,
-        "source_dtype": str(array.dtype),
-        "source_shape": list(array.shape),
-        "axes": out_axes,
-        "channels": list(channels),
-        "percentiles": list(normalize_percentiles),
-        "percentile_values": np.asarray(used, dtype=np.float64),
-        "rescale": "none" if rescale is None else str(rescale),
-        "nonfinite_pixels": np.asarray(nonfinite, dtype=np.int64),
-        "element_size_um": None if size is None else np.asarray(size, dtype=np.float64),
-        "pixel_size_source": size_source or None,
-    }
-    write_h5(target, {IMAGE_KEY: data}, attrs)
-    log.info("%s -> %s: %s %s, axes %s -> %s %s", source, target, array.dtype, array.shape,
-             in_axes, out_axes, data.shape)
-    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def _warn_guessed_axes(source: Path, shape: tuple[int, ...], axes: str,
+                       channels: Sequence[int]) -> None:
+    """Say which axes were assumed for a file without axes metadata, and what was dropped."""
+    extra = ""
+    if "C" in axes and shape[axes.index("C")] > len(channels):
+        extra = (f": {shape[axes.index('C')]} channels, of which the data set uses "
+                 f"{list(channels)} (`channels:`), so the others are not used")
+    log.warning("%s has no axes metadata; its shape %s was taken as axes %s%s. If that is "
+                "wrong (z-planes or time frames taken for channels, say), set `axes:` for this "
+                "data set in the config (%s)", source, tuple(shape), axes, extra,
+                axes_examples(len(shape)))
+
+
+def _factors(rescale: float | Sequence[float], ndim: int) -> list[float]:
+    return [float(rescale)] * ndim if np.isscalar(rescale) else [float(f) for f in rescale]
+
+
+def _zoomed_shape(shape: Sequence[int], rescale: float | Sequence[float] | None,
+                  ndim: int) -> tuple[int, ...]:
+    """The spatial shape ``scipy.ndimage.zoom`` gives ``shape`` for ``rescale`` (same rule)."""
+    if rescale is None:
+        return tuple(int(s) for s in shape)
+    return tuple(int(round(s * f)) for s, f in zip(shape, _factors(rescale, ndim)))
 
 
 def _converted_pixel_size(
     source: Path, ndim: int, axes: str, h5_dataset: str,
     override: float | Sequence[float] | None, rescale: float | Sequence[float] | None,
+    scene: int | str | None,
 ) -> tuple[list[float] | None, str]:
     """(:func:`pixel_size` of the converted image, where it comes from), logged."""
     sizes, found = ({}, "") if _overrides_all(override, ndim) else \
-        metadata_pixel_size(source, ndim, axes, h5_dataset)
+        metadata_pixel_size(source, ndim, axes, h5_dataset, scene)
     size = pixel_size(sizes, ndim, override, rescale)
     origin = " + ".join(s for s in ("config pixel_size" if override is not None else "", found) if s)
     if size is None:

@@ -12,7 +12,6 @@ turns into a :class:`~workflow_lib.errors.ConfigError` naming the full key.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -312,30 +311,3 @@ def check(config: Config) -> None:
                     f"images are calibrated as a {stain} stain ({key(name, 'calibration', 'stain')})",
                 )
             sketch_settings(sim["sketch"], ndim, sim_key(name, sim_name, "sketch"))
-
-
-def pixel_size_um(ds: Mapping[str, Any], images: Mapping[str, str]) -> list[float] | None:
-    """The pixel size of a data set's outputs, microns per spatial axis ``[Z,] Y, X``, or None.
-
-    ``ds``: its schema-filled config; ``images``: image name -> input path. ``pixel_size``
-    over the metadata of the first image by name (its header only, read once per run), divided
-    by ``rescale``: what the conversion writes as that image's ``element_size_um``. Rule
-    simulate_chunk's param, so a changed size reruns the simulations (and what follows them)
-    and jobs read no image for it. None when unknown: outputs then carry no physical size.
-    """
-    first = images[min(images)] if images else None
-    size = _pixel_size_um(first, ds["ndim"], ds["axes"], ds["h5_dataset"],
-                          _frozen(ds.get("pixel_size")), _frozen(ds["rescale"]))
-    return None if size is None else list(size)
-
-
-def _frozen(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-@functools.lru_cache(maxsize=None)
-def _pixel_size_um(path, ndim, axes, h5_dataset, override, rescale) -> tuple[float, ...] | None:
-    from workflow_lib.prepare.convert import dataset_pixel_size  # scipy: only when asked
-
-    size = dataset_pixel_size(path, ndim, axes, h5_dataset, override, rescale)
-    return None if size is None else tuple(size)

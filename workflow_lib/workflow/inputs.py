@@ -16,18 +16,28 @@ import numpy as np
 from workflow_lib.dataset import RealImage, index_files, read_image
 from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.io import read_png, read_tiff
-from workflow_lib.prepare.convert import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from workflow_lib.io.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES, image_stem, image_suffix
 
 MASK_SUFFIXES = TIFF_SUFFIXES + (".png",)
 
 
 def _matches(pattern: str, known_files: Iterable[str]) -> set[str]:
-    paths = {p for p in glob.glob(pattern, recursive=True) if Path(p).is_file()}
+    """Files matching ``pattern``, and OME-Zarr folders (an image that is a folder); never
+    the files inside a Zarr folder, which a recursive glob would also find."""
+    paths = {
+        p for p in glob.glob(pattern, recursive=True)
+        if (Path(p).is_file() or _is_zarr(Path(p))) and not any(map(_is_zarr, Path(p).parents))
+    }
     return paths | {f for f in known_files if fnmatch.fnmatch(f, pattern)}
 
 
+def _is_zarr(path: Path) -> bool:
+    return path.suffix.lower() == ".zarr" and path.is_dir()
+
+
 def dataset_images(pattern: str, key: str, known_files: Iterable[str] = ()) -> dict[str, str]:
-    """Image name (file stem) -> path of every file matching the glob ``pattern``.
+    """Image name (file name without its format suffix, :func:`image_stem`) -> path of every
+    file matching the glob ``pattern``.
 
     Raises :class:`ConfigError` on ``key`` when nothing matches, a match has an unsupported
     suffix, or two files share a stem (their HDF5 outputs would collide).
@@ -43,11 +53,12 @@ def dataset_images(pattern: str, key: str, known_files: Iterable[str] = ()) -> d
                 key, f"'{path}': file names with {{ or }} cannot be used (Snakemake reads them as "
                 "wildcards); rename the file"
             )
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
+        if image_suffix(p) not in IMAGE_SUFFIXES:
             raise ConfigError(key, f"'{path}' is not a supported image ({', '.join(IMAGE_SUFFIXES)})")
-        if p.stem in images:
-            raise ConfigError(key, f"'{images[p.stem]}' and '{path}' share the name '{p.stem}'")
-        images[p.stem] = path
+        name = image_stem(p)
+        if name in images:
+            raise ConfigError(key, f"'{images[name]}' and '{path}' share the name '{name}'")
+        images[name] = path
     return images
 
 

@@ -33,6 +33,7 @@ def convert_image(job: Job) -> None:
         normalize_percentiles=(p.normalize["lower"], p.normalize["upper"]),
         rescale=p.rescale,
         pixel_size_um=p.pixel_size,
+        scene=p.scene,
     )
 
 
