@@ -13,29 +13,13 @@ import numpy as np
 import pytest
 import tifffile
 
-from helpers import simulated
+from helpers.export import NUCLEI, SERIES, files
+from helpers.export import export_sample as make
 from workflow_lib.evaluate.views import flatten_layers
 from workflow_lib.export import FORMATS, MARKER, ExportSample, export
 from workflow_lib.export.nnunet import semantic
 from workflow_lib.io import OutputError
-from workflow_lib.simulate import get_kind
-
 SHAPE_2D, SHAPE_3D = (48, 48), (8, 32, 32)
-NUCLEI = {"cells": [3, 4], "radius": [4, 6]}
-SERIES = {"cells": [3, 4], "radius": [4, 6], "frames": 3, "division": 0.5}
-
-
-def make(kind: str, shape, params, name: str, spacing=None, seed: int = 0) -> ExportSample:
-    """A sample as the workflow stores it: labels from the simulator, image = bright instances
-    plus noise, one image channel for layered kinds."""
-    sim = simulated(kind, shape, params, seed=seed)
-    spec = get_kind(kind)
-    foreground = sim.labels > 0
-    if spec.layered:
-        foreground = foreground.any(axis=-len(shape) - 1, keepdims=True)
-    noise = np.random.default_rng(seed).normal(0, 0.05, foreground.shape)
-    image = np.clip(foreground * 0.8 + 0.1 + noise, 0, 1).astype(np.float32)
-    return ExportSample(name, spec, image, sim.labels, sim.tracks, spacing)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +37,6 @@ def samples() -> dict[str, ExportSample]:
 
 def tif(path: Path) -> np.ndarray:
     return tifffile.imread(path)
-
-
-def files(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
 # --- cellpose ---------------------------------------------------------------------------------

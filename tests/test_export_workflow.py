@@ -1,5 +1,5 @@
-"""`snakemake export` on a tiny 2D config with a nuclei and a time series simulation: all four
-layouts, read back by the consumers' conventions."""
+"""`snakemake export` on a tiny 2D config with a nuclei and a time series simulation: every
+layout, read back by the consumers' conventions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Label, Reader
 
 from helpers import load_config, run_snakemake, write_raw_images
 
@@ -19,7 +21,7 @@ def test_export_writes_every_layout(tmp_path):
     ds = config["datasets"]["tiny"]
     ds["simulations"]["movie"] = {"kind": "timeseries", "count": 1, "shape": [48, 48], "seed": 1,
                                   "params": {"cells": [3, 4], "radius": [5, 6], "frames": 3}}
-    ds["export"] = {"formats": ["cellpose", "stardist", "nnunet", "ctc"]}
+    ds["export"] = {"formats": ["cellpose", "stardist", "nnunet", "ctc", "ome-zarr"]}
     run_snakemake(tmp_path, config, "export")
     out = tmp_path / "results/tiny/export"
 
@@ -56,6 +58,14 @@ def test_export_writes_every_layout(tmp_path):
     assert tifffile.imread(out / "ctc/01/t000.tif").dtype == np.uint16
     summary = json.loads((out / "ctc/cellsynth_export.json").read_text())
     assert [s["name"] for s in summary["skipped"]] == ["sim_0"]   # not a time series
+
+    # OME-Zarr: every sample an NGFF image with a label image, as napari-ome-zarr reads it
+    names = sorted(p.stem for p in (out / "ome-zarr").glob("*.zarr"))
+    assert names == ["movie_0", "sim_0"]
+    for name in names:
+        nodes = list(Reader(parse_url(str(out / f"ome-zarr/{name}.zarr")))())
+        assert [n.data[0].shape[-2:] for n in nodes if n.load(Label)] == [(48, 48)]
+    assert (out / "ome-zarr/movie_0_tracks.csv").read_text().startswith("L,B,E,P\n")
 
     traccuracy = pytest.importorskip("traccuracy.loaders")
     graph = traccuracy.load_ctc_data(str(out / "ctc/01_GT/TRA"), str(out / "ctc/01_GT/TRA/man_track.txt"))

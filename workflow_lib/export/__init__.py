@@ -7,10 +7,12 @@ returns a JSON-ready summary (also written to ``folder/cellsynth_export.json``):
 - ``stardist``: ``images/{name}.tif`` + ``masks/{name}.tif``, channel last (:mod:`.stardist`)
 - ``nnunet``: nnU-Net v2 raw data set, Tiff3DIO, semantic interior/boundary (:mod:`.nnunet`)
 - ``ctc``: Cell Tracking Challenge sequences of the time series samples (:mod:`.ctc`)
+- ``ome-zarr``: one OME-NGFF 0.4 image ``{name}.zarr`` per sample with its label images,
+  multiscale, in microns; time series as T with ``{name}_tracks.csv`` (:mod:`.omezarr`)
 
 Names: a sample's ``name`` (``{sim}_{i}``, unique across simulations); frames of a time series
-are ``{name}_t{t:03d}`` in the non-CTC formats. What each format gets of a sample's label
-channels: :func:`.samples.instances`.
+are ``{name}_t{t:03d}`` in the formats without a time axis (all but CTC and OME-Zarr). What
+each format gets of a sample's label channels: :func:`.samples.instances`.
 
 The whole layout is built in a hidden folder beside ``folder`` and swapped in when complete,
 so a re-export leaves no stale file of an earlier one and a failed export leaves the earlier
@@ -33,14 +35,23 @@ from workflow_lib.export.samples import ExportSample, instances
 from workflow_lib.export.summary import Tally
 from workflow_lib.io import OutputError, atomic_write_text
 
-FORMATS = ("cellpose", "stardist", "nnunet", "ctc")
+FORMATS = ("cellpose", "stardist", "nnunet", "ctc", "ome-zarr")
 MARKER = "cellsynth_export.json"
+
+def _write_ome_zarr(samples: list[ExportSample], root: Path, tally: Tally) -> None:
+    # ome-zarr takes about a second to import, and Snakemake imports this package to plan
+    # every run: only the export job pays for it.
+    from workflow_lib.export import omezarr
+
+    omezarr.write(samples, root, tally)
+
 
 _WRITERS: dict[str, Callable[[list[ExportSample], Path, Tally], None]] = {
     "cellpose": cellpose.write,
     "stardist": stardist.write,
     "nnunet": nnunet.write,
     "ctc": ctc.write,
+    "ome-zarr": _write_ome_zarr,
 }
 
 
@@ -50,8 +61,9 @@ def export(fmt: str, samples: Sequence[ExportSample], folder: str | Path) -> dic
     Returns ``{"format", "samples", "exported", "pairs", "files", "kinds": {kind: {"samples",
     "pairs", "files"}}, "skipped": [{"name", "kind", "reason"}], ...format facts}``; ``pairs``
     counts image/label pairs (cellpose slices, stardist images, nnU-Net cases, CTC
-    sequences), ``files`` every file but the summary itself. ValueError for an unknown format,
-    no samples, repeated names or samples an nnU-Net data set cannot hold together.
+    sequences, OME-Zarr images), ``files`` every file but the summary itself (zarr chunks
+    included). ValueError for an unknown format, no samples, repeated names or samples an
+    nnU-Net data set cannot hold together.
     """
     if fmt not in _WRITERS:
         raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")

@@ -11,9 +11,10 @@ from workflow_lib.export.samples import ExportSample
 class Tally:
     """Counts the files of an export as its writer makes them.
 
-    ``file(sample, path)`` for every file a sample gets, ``pair(sample)`` for every
-    image/label pair (a cellpose slice, an nnU-Net case, a CTC sequence...), ``skip`` for a
-    sample left out, ``extra`` for format facts. Output names are checked to be unique.
+    ``file(sample)`` for every file a sample gets (``file(sample, n)``: ``n`` of them),
+    ``pair(sample)`` for every image/label pair (a cellpose slice, an nnU-Net case, a CTC
+    sequence, an OME-Zarr image...), ``skip`` for a sample left out, ``extra`` for format
+    facts. Output names are checked to be unique.
     """
 
     def __init__(self, fmt: str, root: Path):
@@ -42,11 +43,11 @@ class Tally:
     def pair(self, sample: ExportSample) -> None:
         self._counts(sample)["pairs"] += 1
 
-    def file(self, sample: ExportSample | None) -> None:
+    def file(self, sample: ExportSample | None, count: int = 1) -> None:
         if sample is None:
-            self.shared_files += 1
+            self.shared_files += count
         else:
-            self._counts(sample)["files"] += 1
+            self._counts(sample)["files"] += count
 
     def skip(self, sample: ExportSample, reason: str) -> None:
         self.skipped.append({"name": sample.name, "kind": sample.kind.name, "reason": reason})
