@@ -22,6 +22,7 @@ def test_export_writes_every_layout(tmp_path):
     ds["simulations"]["movie"] = {"kind": "timeseries", "count": 1, "shape": [48, 48], "seed": 1,
                                   "params": {"cells": [3, 4], "radius": [5, 6], "frames": 3}}
     ds["export"] = {"formats": ["cellpose", "stardist", "nnunet", "ctc", "ome-zarr"]}
+    ds["pixel_size"] = 0.65  # the TIFFs state none: microns per pixel
     run_snakemake(tmp_path, config, "export")
     out = tmp_path / "results/tiny/export"
 
@@ -59,12 +60,16 @@ def test_export_writes_every_layout(tmp_path):
     summary = json.loads((out / "ctc/cellsynth_export.json").read_text())
     assert [s["name"] for s in summary["skipped"]] == ["sim_0"]   # not a time series
 
-    # OME-Zarr: every sample an NGFF image with a label image, as napari-ome-zarr reads it
+    # OME-Zarr: every sample an NGFF image with a label image at 0.65 um, as napari-ome-zarr
+    # reads it
     names = sorted(p.stem for p in (out / "ome-zarr").glob("*.zarr"))
     assert names == ["movie_0", "sim_0"]
     for name in names:
         nodes = list(Reader(parse_url(str(out / f"ome-zarr/{name}.zarr")))())
         assert [n.data[0].shape[-2:] for n in nodes if n.load(Label)] == [(48, 48)]
+        for node in (n for n in nodes if n.data):  # the image and its label images
+            level0 = node.metadata["coordinateTransformations"][0][0]["scale"]
+            assert level0[-2:] == [0.65, 0.65], (name, level0)
     assert (out / "ome-zarr/movie_0_tracks.csv").read_text().startswith("L,B,E,P\n")
 
     traccuracy = pytest.importorskip("traccuracy.loaders")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -201,28 +202,42 @@ def _percentiles(channel: Any, lower: float, upper: float) -> tuple[float, float
 
 def _finite_blocks(array: Any) -> Iterator[np.ndarray]:
     """The finite values of ``array`` in 1D pieces of at most :data:`_CHUNK` values."""
-    for _, slab in slabs(array):
+    for _, slab in blocks(array, (1,) * array.ndim, split=1):
         pieces = np.nditer(slab, flags=["external_loop", "buffered", "zerosize_ok"],
                            buffersize=_CHUNK, order="K")
         for block in pieces:
             yield block[np.isfinite(block)] if array.dtype.kind == "f" else block
 
 
-def slabs(array: Any, align: int = 1, path: object = None) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, array[start:stop])`` over the first axis of a numpy or lazy array, as numpy
-    arrays: the whole array for numpy, else slabs of about :data:`_SLAB_BYTES` whose starts
-    are multiples of ``align``. A lazy read that fails is an :class:`InputError` on ``path``.
+def blocks(
+    array: Any, chunks: Sequence[int], path: object = None, split: int = 2
+) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    """``(offset, block)`` tiling a numpy or lazy array, as numpy arrays: the whole array for
+    numpy, else blocks of about :data:`_SLAB_BYTES` cut along the first ``split`` axes at
+    multiples of ``chunks`` (so each block can be written whole into a dataset with those
+    chunks). A lazy read that fails is an :class:`InputError` on ``path``.
     """
     if isinstance(array, np.ndarray):
-        yield 0, array
+        yield (0,) * array.ndim, array
         return
-    plane = max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize)
-    step = align * max(1, _SLAB_BYTES // (plane * align))
-    for start in range(0, array.shape[0], step):
+    shape = array.shape
+    steps = [min(n, c) for n, c in zip(shape[:split], chunks)]
+    inner = array.dtype.itemsize * int(np.prod(shape[split:], dtype=np.int64))
+    for axis in reversed(range(split)):
+        # one chunk along the axes before this one, the axes after it as cut: as many chunks
+        # along this axis as the budget takes; the axes before grow only once this one is whole
+        others = inner * int(np.prod([steps[a] for a in range(split) if a != axis]))
+        fit = max(1, _SLAB_BYTES // max(1, others * chunks[axis]))
+        steps[axis] = min(shape[axis], chunks[axis] * fit)
+        if steps[axis] < shape[axis]:
+            break
+    for offset in itertools.product(*(range(0, n, k) for n, k in zip(shape, steps))):
+        index = tuple(slice(o, o + k) for o, k in zip(offset, steps))
         try:
-            yield start, np.asarray(array[start : start + step])
+            block = np.asarray(array[index])
         except Exception as exc:  # noqa: BLE001  (codecs and readers raise their own types)
             raise InputError(path, f"pixel data cannot be read ({_one_line(exc)})") from exc
+        yield offset + (0,) * (array.ndim - split), block
 
 
 def _sortable_keys(values: np.ndarray) -> np.ndarray:
@@ -382,9 +397,8 @@ def convert_image(
                     channel = ndimage.zoom(np.asarray(channel).astype(np.float32),
                                            _factors(rescale, ndim), order=1)
                 lo, hi, n_bad = channel_range(channel, lower, upper, source, c)
-                for start, slab in slabs(channel, ds.chunks[1], source):
-                    write_block(ds, normalize_block(slab, lo, hi)[np.newaxis],
-                                (out_c, start) + (0,) * (slab.ndim - 1))
+                for offset, block in blocks(channel, ds.chunks[1:], source):
+                    write_block(ds, normalize_block(block, lo, hi)[np.newaxis], (out_c, *offset))
                 used.append((lo, hi))
                 nonfinite.append(n_bad)
             size, size_source = _converted_pixel_size(source, ndim, in_axes, h5_dataset,
