@@ -63,6 +63,8 @@ rule evaluate_simulation:
         ndim=lambda wc: dataset_config(wc)["ndim"],
         evaluation=lambda wc: dataset_config(wc)["evaluation"],
         calibration=lambda wc: dataset_config(wc)["calibration"],
+        # where synthesis tiles met: the seam measure looks there
+        tiling=lambda wc: {k: dataset_config(wc)["synthesis"][k] for k in ("tile", "overlap")},
         device=config["device"],
         require_gpu=config["require_gpu"],
     threads: 2

@@ -9,7 +9,7 @@ import torch
 
 from workflow_lib.diffusion.samplers import fast_timesteps, network_evaluations, sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
-from workflow_lib.diffusion.unet import UNet, pixel_shuffle
+from workflow_lib.diffusion.unet import UNet, norm_statistics, pixel_shuffle
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -121,3 +121,28 @@ def test_samplers_are_deterministic_with_a_seed(sampler):
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
     assert a.min() >= -1 and a.max() <= 1
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_norm_statistics_recorded_and_given_back_reproduce_the_network(dims):
+    """Recording an input's statistics and normalising with them is InstanceNorm itself; other
+    statistics change the output (what lets tiles share their image's)."""
+    torch.manual_seed(0)
+    net = UNet(dims, 1, features=4, levels=2).eval()
+    x = torch.randn(2, 1, *([8] * (dims - 2)), 16, 16)
+    t = torch.tensor([10, 500])
+    with torch.inference_mode():
+        own = net(x, t)
+        with norm_statistics(net) as recorded:
+            again = net(x, t)
+        assert len(recorded) == sum(1 for m in net.modules() if "InstanceNorm" in type(m).__name__)
+        with norm_statistics(net, recorded):
+            shared = net(x, t)
+        swapped = [(m.flip(0), v.flip(0)) for m, v in recorded]  # the other input's statistics
+        with norm_statistics(net, swapped):
+            other = net(x, t)
+    torch.testing.assert_close(again, own, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(shared, own, atol=1e-5, rtol=1e-5)
+    assert float((other - own).abs().mean()) > 1e-3
+    first = recorded[0][0]
+    assert first.shape == (2, 4)

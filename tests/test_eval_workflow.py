@@ -62,6 +62,11 @@ def test_evaluate_stage_and_report(tmp_path):
         assert (out / f"{name}.png").stat().st_size > 1000
     assert metrics["realism"]["synthetic"]["c2st"]["n_real"] > 0
     assert metrics["realism"]["real_train_vs_test"]["c2st"]["accuracy"] is not None
+    # 32-pixel tiles over 64x64 images: where they met is measured; overlaps cover the whole
+    # image, so no band pair inside one tile is clear of them to compare with
+    seams = metrics["seams"]
+    assert seams["tiles_per_image"] == 9 and seams["seams"] > 0 and seams["seam_step"] >= 0
+    assert seams["reference_step"] is None and seams["ratio"] is None
     assert metrics["samples"] == {
         "evaluated": 2, "delivered": 2, "flagged": [],
         "redrawn": [{"sample": "1", "flagged_draws": 1, "problems": redrawn[0]["problems"]}]}

@@ -7,10 +7,13 @@ concatenation; a sinusoidal time embedding through an MLP, added in every block;
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 TIME_DIM = 128
@@ -20,11 +23,85 @@ def _conv(spatial_dims: int) -> type[nn.Module]:
     return nn.Conv2d if spatial_dims == 2 else nn.Conv3d
 
 
+class _SharedStatistics:
+    """InstanceNorm that can normalise with given statistics instead of its input's own, and
+    record its input's statistics: so the tiles of one image share one normalisation.
+
+    Each tile normalised by its own mean and variance is a different function of the same
+    pixels: a tile of bright tissue and a tile of mostly background then disagree on the
+    background they draw, and the image steps where they meet (docs/diffusion.md, "Seams").
+    """
+
+    shared: tuple[torch.Tensor, torch.Tensor] | None = None
+    recorded: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.recorded is not None:
+            var, mean = torch.var_mean(x.float(), dim=tuple(range(2, x.ndim)), unbiased=False)
+            self.recorded.append((mean, var))
+            return self._normalize(x, mean, var)
+        if self.shared is None:
+            return super().forward(x)
+        return self._normalize(x, *self.shared)
+
+    def _normalize(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, C, *S) normalised with ``mean`` and ``var`` (N, C), then scaled: what
+        InstanceNorm does with its own statistics. As one sample of N * C channels through
+        batch_norm's fused kernel, the statistics of every image and channel as its running
+        statistics."""
+        n, c = x.shape[:2]
+        y = F.batch_norm(x.reshape(1, n * c, *x.shape[2:]), mean.reshape(-1).to(x.dtype),
+                         var.reshape(-1).to(x.dtype), self.weight.repeat(n).to(x.dtype),
+                         self.bias.repeat(n).to(x.dtype), training=False, eps=self.eps)
+        return y.reshape(x.shape)
+
+
+class InstanceNorm2d(_SharedStatistics, nn.InstanceNorm2d):
+    pass
+
+
+class InstanceNorm3d(_SharedStatistics, nn.InstanceNorm3d):
+    pass
+
+
 def _norm(spatial_dims: int, channels: int) -> nn.Module:
     # affine=True: the plain InstanceNorm has no scale/shift, which would cost the network
     # its ability to keep absolute intensity per block.
-    cls = nn.InstanceNorm2d if spatial_dims == 2 else nn.InstanceNorm3d
+    cls = InstanceNorm2d if spatial_dims == 2 else InstanceNorm3d
     return cls(channels, affine=True)
+
+
+NormStatistics = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def has_norm_layers(net: object) -> bool:
+    """Whether ``net`` is a module with InstanceNorm layers whose statistics can be shared."""
+    return isinstance(net, nn.Module) and any(
+        isinstance(m, _SharedStatistics) for m in net.modules())
+
+
+@contextlib.contextmanager
+def norm_statistics(
+    net: nn.Module, shared: NormStatistics | None = None
+) -> Iterator[NormStatistics]:
+    """Within the block, ``net``'s InstanceNorm layers normalise with ``shared`` (one
+    ``(mean, var)`` pair of shape (N, C) per norm layer, in :meth:`nn.Module.modules` order,
+    for the N inputs of the next call) instead of each input's own statistics; without
+    ``shared`` they record the statistics of their inputs: the yielded list holds them, in the
+    same layout, once the block has made one call."""
+    norms = [m for m in net.modules() if isinstance(m, _SharedStatistics)]
+    if shared is not None and len(shared) != len(norms):
+        raise ValueError(f"{len(shared)} statistics for {len(norms)} norm layers")
+    recorded: NormStatistics = []
+    for i, norm in enumerate(norms):
+        norm.shared = None if shared is None else shared[i]
+        norm.recorded = [] if shared is None else None
+    try:
+        yield recorded
+        recorded.extend(norm.recorded[-1] for norm in norms if norm.recorded)
+    finally:
+        for norm in norms:
+            norm.shared, norm.recorded = None, None
 
 
 def timestep_embedding(t: torch.Tensor, dim: int = TIME_DIM) -> torch.Tensor:

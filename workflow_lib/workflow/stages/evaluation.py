@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from workflow_lib.calibrate.figures import structure_distances, structure_figure
 from workflow_lib.calibrate import MEASUREMENTS, calibrated_stain
 from workflow_lib.dataset import SPLITS
 from workflow_lib.device import pick_device
+from workflow_lib.diffusion.tiling import tile_layout
 from workflow_lib.evaluate import figures, protocol
+from workflow_lib.evaluate.seams import seam_summary
 from workflow_lib.evaluate.settings import EvaluationSettings
 from workflow_lib.io import axes_for, read_json, read_tiff, write_json
 from workflow_lib.plotting import pyplot, save_figure
@@ -57,6 +60,25 @@ def _structure(job: Job, kind, units, figure_path) -> dict:
     save_figure(structure_figure(real, synthetic, distances), figure_path, dpi=90)
     return {"compared_with": "real train split (calibration), same unsupervised measurement",
             **distances}
+
+
+def _seams(tiling, kind, samples) -> dict:
+    """Does the background step where synthesis tiles met (:mod:`workflow_lib.evaluate.seams`)?
+    Pooled over every channel and frame of the evaluated images."""
+    spatial = samples[0].image.shape[-len(tiling["tile"]):]
+    starts = tile_layout(spatial, tiling["tile"], tiling["overlap"])
+    if all(len(axis) == 1 for axis in starts):
+        return {"reason": f"one tile of {list(tiling['tile'])} covers each {list(spatial)} "
+                          "image: no tiles met"}
+    frames = [(smp.image, smp.labels) if kind.time else (smp.image[None], smp.labels[None])
+              for smp in samples]
+    pairs = ((channel, labels) for images, labels_t in frames
+             for image, labels in zip(images, labels_t) for channel in image)
+    tile = [min(t, s) for t, s in zip(tiling["tile"], spatial)]
+    return {"method": "background step across tile overlaps / between bands as far apart inside "
+                      "tiles (1: no seam; workflow_lib/evaluate/seams.py)",
+            "tiles_per_image": int(np.prod([len(axis) for axis in starts])),
+            **seam_summary(pairs, starts, tile)}
 
 
 def _sample_checks(paths) -> dict:
@@ -128,6 +150,7 @@ def evaluate_simulation(job: Job) -> None:
     figures.save(figures.distributions(data["histograms"], data["spectra"]), out.distributions)
     figures.save(figures.realism_patches(data["classified"], metrics["realism"]), out.realism)
     metrics["structure"] = _structure(job, kind, data["units"], out.structure)
+    metrics["seams"] = _seams(job.params.tiling, kind, samples)
     losses = {**data["losses"], "real": reference.get("downstream_real_losses")}
     figures.save(figures.loss_curves(losses), out.segmenter_loss)
     write_json(out.metrics, metrics, indent=2)
