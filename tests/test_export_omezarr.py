@@ -15,7 +15,7 @@ from ome_zarr.reader import Label, Node, Reader
 from helpers.export import NUCLEI, SERIES, files
 from helpers.export import export_sample as make
 from workflow_lib.export import MARKER, ExportSample, export, instances
-from workflow_lib.export.omezarr import CHUNK_YX, CHUNK_Z, TRACKS_SUFFIX
+from workflow_lib.export.omezarr import CHUNK_YX, CHUNK_Z, TRACKS_SUFFIX, label_images
 from workflow_lib.simulate import get_kind
 
 SPACE = {"type": "space", "unit": "micrometer"}
@@ -146,3 +146,23 @@ def test_slabs_give_the_whole_array(tmp_path):
     assert group["labels/labels/0"].dtype == np.uint32
     np.testing.assert_array_equal(group["labels/labels/0"][:], labels[0])
     np.testing.assert_array_equal(group["labels/labels/1"][:], labels[0, ::2, ::2, ::2])
+
+
+def test_napari_reads_image_and_labels_at_the_pixel_size(tmp_path):
+    """napari-ome-zarr's own reader, headless (no viewer): the layers napari would make, each
+    at 0.65 um; a time series' labels line up with its channels' image layers."""
+    plugin = pytest.importorskip("napari_ome_zarr")
+    still = make("nuclei", (128, 140), NUCLEI, "nuc_0", spacing=(0.65, 0.65))
+    movie = make("timeseries", (48, 48), SERIES, "ts_0", spacing=(0.65, 0.65))
+    export("ome-zarr", [still, movie], tmp_path / "oz")
+    for sample, scale in ((still, [0.65, 0.65]), (movie, [1.0, 0.65, 0.65])):
+        path = str(tmp_path / f"oz/{sample.name}.zarr")
+        layers = plugin.napari_get_reader(path)(path)
+        kinds = {kind: (data, kwargs) for data, kwargs, kind in layers}
+        assert set(kinds) == {"image", "labels"}
+        image, image_kwargs = kinds["image"]
+        labels, label_kwargs = kinds["labels"]
+        assert list(image_kwargs["scale"]) == scale and list(label_kwargs["scale"]) == scale
+        channel_axis = image_kwargs["channel_axis"]
+        assert np.delete(image[0].shape, channel_axis).tolist() == list(labels[0].shape)
+        np.testing.assert_array_equal(np.asarray(labels[0]), label_images(sample)["labels"])
