@@ -67,6 +67,26 @@ def test_masks_replace_the_segmentation():
     assert m["properties"]["radius"]["summary"]["n"] <= labels[0].max()  # whole nuclei only
 
 
+def test_unsupervised_measurement_is_reported_beside_the_masks():
+    """With masks, calibration.json says how far the unsupervised measurement is from them on
+    the same images: here (clean rendered nuclei) within the targets; merged masks (two nuclei
+    as one label) are not, and the numbers say by how much."""
+    from workflow_lib.calibrate.check import unsupervised_vs_masks
+
+    images, labels = rendered(seeds=[0, 1])
+    check = unsupervised_vs_masks(measure_nuclei, images, [labels[0], None], MeasureSettings(),
+                                  ["a", "b"])
+    assert check["images"] == ["a"] and check["objects"]["masks"] > 20
+    assert check["holds"] == {"density": True, "radius": True}, check
+    assert check["density"]["ratio"] == pytest.approx(1, abs=0.1)
+    assert set(check["ks"]) >= {"radius", "elongation", "brightness"}
+    assert unsupervised_vs_masks(measure_nuclei, images, [None, None], MeasureSettings(),
+                                 ["a", "b"]) is None
+    halved = (labels[0] + 1) // 2   # labels 1 and 2 become one mask "nucleus", 3 and 4 ...
+    merged = unsupervised_vs_masks(measure_nuclei, images[:1], [halved], MeasureSettings(), ["a"])
+    assert merged["density"]["ratio"] > 1.5 and not merged["holds"]["density"]
+
+
 def test_3d_z_anisotropy():
     params = {"cells": [12, 12], "radius": [6, 7], "elongation": [1, 1], "z_scale": 2.0,
               "min_distance": 14}

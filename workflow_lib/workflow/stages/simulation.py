@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from workflow_lib import calibrate
+from workflow_lib.calibrate.check import unsupervised_vs_masks
 from workflow_lib.calibrate.figures import calibration_figure
 from workflow_lib.dataset import index_files, read_image
 from workflow_lib.errors import ConfigError
@@ -44,6 +45,10 @@ def calibrate_dataset(job: Job) -> None:
     measure, find = calibrate.MEASUREMENTS[p["stain"]]
     result = measure(images, given, settings)
     result["train_images"] = names
+    check = unsupervised_vs_masks(measure, images, given, settings, names)
+    if check is not None:
+        result["unsupervised_vs_masks"] = check
+        _say_how_far(dataset, p["stain"], check)
     _check_whole_objects(dataset, p["stain"], result["objects"], names)
     log.info("calibration of %s (%s stain): %d objects in %d images, density %s, radius %s",
              dataset, p["stain"], result["objects"], len(images), result["density"].get("median"),
@@ -51,6 +56,24 @@ def calibrate_dataset(job: Job) -> None:
     first = given[0] if given[0] is not None else find(images[0], settings)
     save_figure(calibration_figure(result, images[0], first), job.output.figure, dpi=90)
     write_json(job.output.json, result)
+
+
+def _say_how_far(dataset: str, stain: str, check: dict) -> None:
+    """Log how far the unsupervised measurement is from the masks; a warning beyond target."""
+    thing = calibrate.OBJECT_NAME[stain]
+    density, radius = check["density"]["ratio"], check["radius"]["ratio"]
+    text = (f"on the {len(check['images'])} train image(s) with a mask, the unsupervised "
+            f"measurement finds {check['objects']['unsupervised']} {thing}(s) where the masks "
+            f"hold {check['objects']['masks']}: density x{density:.2f}, median radius "
+            f"x{radius:.2f}" if density is not None and radius is not None else
+            f"on the train images with a mask, the unsupervised measurement could not be "
+            f"compared with the masks ({check['objects']})")
+    if all(check["holds"].values()):
+        log.info("calibration of %s: %s (calibration.json, unsupervised_vs_masks)", dataset, text)
+    else:
+        log.warning("calibration of %s: %s, beyond 10 %% density or 5 %% radius: the train images "
+                    "without a mask are measured as badly; give masks of more of them or tune "
+                    "calibration.sigma/h (calibration.json, unsupervised_vs_masks)", dataset, text)
 
 
 def _check_whole_objects(dataset: str, stain: str, whole: int, images: list[str]) -> None:
