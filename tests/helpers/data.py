@@ -112,8 +112,9 @@ def write_ome_zarr(path: Path, array: np.ndarray, axes: str,
     from ome_zarr.writer import write_image
 
     sizes = {a.lower(): float(v) for a, v in (sizes or {}).items()}
+    scale = {**{a: 1.0 for a in axes.lower() if a in "tc"}, **sizes}
     write_image(array, str(path), axes=axes.lower(), fmt=FormatV04(), scale_factors=[2],
-                scale=sizes or None, axes_units={a: unit for a in sizes} or None)
+                scale=scale if sizes else None, axes_units={a: unit for a in sizes} or None)
     return path
 
 
