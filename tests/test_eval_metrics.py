@@ -186,3 +186,22 @@ def test_realism_scores_identical_sets():
     assert s["patch"] == 16 and s["n_real"] == 32
     assert s["histogram_w1"] == 0 and s["spectrum_rmse"] == 0
     assert abs(s["kid"]) < 0.01  # unbiased estimator: slightly negative for a set with itself
+
+
+def test_orthogonal_views_show_every_plane_through_the_middle():
+    """Figures show 3D as Fiji's orthogonal views: XY, YZ to the right, XZ below."""
+    from workflow_lib.plotting import orthogonal_views
+
+    volume = np.zeros((5, 20, 30))
+    volume[2, 10, 15] = 1.0          # the voxel all three middle planes go through
+    panel = orthogonal_views(volume)
+    assert panel.shape == (20 + 1 + 5, 30 + 1 + 5)
+    assert panel[10, 15] == 1 and panel[10, 31 + 2] == 1 and panel[21 + 2, 15] == 1
+    assert (panel[20, :31] == 1).all() and (panel[:21, 30] == 1).all()  # bright dividing lines
+    assert panel[21:, 31:].sum() == 0 and panel.sum() == 3 + 31 + 20
+    labels = orthogonal_views(volume.astype(np.uint16))
+    assert labels.sum() == 3   # label panels: the lines hold no object
+    cropped = orthogonal_views(volume, view=16)   # top-left 16 x 16; side views through its middle
+    assert cropped.shape == (16 + 1 + 5, 16 + 1 + 5)
+    image = np.arange(40 * 50).reshape(40, 50)
+    np.testing.assert_array_equal(orthogonal_views(image, view=32), image[:32, :32])

@@ -34,9 +34,26 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 100, tight: bool = Tru
     pyplot().close(fig)
 
 
-def middle_plane(array: np.ndarray) -> np.ndarray:
-    """The middle Z plane of a spatial ``(Z, Y, X)`` array; a ``(Y, X)`` array unchanged."""
-    return array[array.shape[0] // 2] if array.ndim == 3 else array
+def orthogonal_views(array: np.ndarray, view: int | None = None) -> np.ndarray:
+    """A spatial array as one 2D panel: a ``(Y, X)`` array as it is, a ``(Z, Y, X)`` one as
+    Fiji's orthogonal views: the middle XY plane, the YZ plane through its middle X column to
+    the right (columns are Z) and the XZ plane through its middle Y row below (rows are Z),
+    divided by one-pixel lines at the array's maximum (an intensity array: a bright line) or
+    minimum (labels, masks: no object). ``view``: at most this many pixels of Y and X are
+    shown (the top-left corner; the side views cut through its middle)."""
+    y_end, x_end = (array.shape[-2], array.shape[-1]) if view is None else \
+        (min(view, array.shape[-2]), min(view, array.shape[-1]))
+    if array.ndim == 2:
+        return array[:y_end, :x_end]
+    z = array.shape[0]
+    panel = np.full((y_end + 1 + z, x_end + 1 + z), array.min(), dtype=array.dtype)
+    line = array.max() if array.dtype.kind == "f" else array.min()
+    panel[y_end, : x_end + 1] = line
+    panel[: y_end + 1, x_end] = line
+    panel[:y_end, :x_end] = array[z // 2, :y_end, :x_end]
+    panel[:y_end, x_end + 1 :] = array[:, :y_end, x_end // 2].T
+    panel[y_end + 1 :, :x_end] = array[:, y_end // 2, :x_end]
+    return panel
 
 
-__all__ = ["middle_plane", "pyplot", "save_figure"]
+__all__ = ["orthogonal_views", "pyplot", "save_figure"]

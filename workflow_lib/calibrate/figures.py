@@ -12,7 +12,7 @@ from skimage.segmentation import find_boundaries
 from workflow_lib.calibrate.apply import calibrated_stain
 from workflow_lib.calibrate.measure import PROPERTIES
 from workflow_lib.calibrate.texture import BANDS, REGIONS
-from workflow_lib.plotting import middle_plane, pyplot
+from workflow_lib.plotting import orthogonal_views, pyplot
 from workflow_lib.simulate import MEMBRANE_STAIN
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _VIEW = 256
 
 
 def _overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    image, labels = middle_plane(image)[:_VIEW, :_VIEW], middle_plane(labels)[:_VIEW, :_VIEW]
+    image, labels = orthogonal_views(image, _VIEW), orthogonal_views(labels, _VIEW)
     lo, hi = np.percentile(image, [1, 99.8])
     grey = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
     rgb = np.repeat(grey[..., None], 3, axis=-1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow_lib.diffusion.train import History
-from workflow_lib.plotting import middle_plane, pyplot, save_figure
+from workflow_lib.plotting import orthogonal_views, pyplot, save_figure
 
 
 def plot_loss(history: History, path: str | Path) -> None:
@@ -29,8 +29,8 @@ def plot_loss(history: History, path: str | Path) -> None:
 
 
 def _view(x: np.ndarray) -> np.ndarray:
-    """First channel, middle Z slice: (C, [Z,] Y, X) -> (Y, X)."""
-    return middle_plane(x[0])
+    """First channel, 3D as orthogonal views: (C, [Z,] Y, X) -> 2D."""
+    return orthogonal_views(x[0])
 
 
 def plot_samples(guides: np.ndarray, outputs: np.ndarray, path: str | Path, title: str) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from skimage.segmentation import find_boundaries
 
 from workflow_lib.evaluate.views import Unit
-from workflow_lib.plotting import middle_plane, pyplot, save_figure
+from workflow_lib.plotting import orthogonal_views, pyplot, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,8 +31,8 @@ VIEW = 256
 
 
 def _plane(array: np.ndarray) -> np.ndarray:
-    """The middle z plane of a 3D array (the array itself in 2D), cropped to VIEW x VIEW."""
-    return middle_plane(array)[:VIEW, :VIEW]
+    """A 2D array cropped to VIEW x VIEW; a 3D one as orthogonal views of that crop."""
+    return orthogonal_views(array, VIEW)
 
 
 def _outlined(image: np.ndarray, labels: np.ndarray, color=(1.0, 0.2, 0.2)) -> np.ndarray:
@@ -52,8 +52,8 @@ def sample_grid(
     rows: int = 3,
 ) -> Figure:
     """Rows of: real test image | sketch | synthetic | synthetic + simulated mask | classical
-    segmentation of the synthetic image. 3D shows the middle z plane; large images their
-    top-left 256 x 256 pixels."""
+    segmentation of the synthetic image. 3D shows orthogonal views (XY, YZ right, XZ below);
+    large images their top-left 256 x 256 pixels."""
     plt = pyplot()
     rows = max(1, min(rows, len(units)))
     titles = ["real (tested on)", "sketch", "synthetic", "synthetic + mask", "classical segm."]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_lib.plotting import middle_plane, pyplot, save_figure
+from workflow_lib.plotting import orthogonal_views, pyplot, save_figure
 
 
 def _label_colours(labels: np.ndarray) -> np.ndarray:
@@ -23,7 +23,7 @@ def write_preview(
     """Write a PNG: top row label channels/layers, bottom row sketch channels.
 
     labels (C, *S) / sketch (C', *S), or with ``time`` (T, C, *S): then the first, middle and
-    last frames of channel 0 are shown. 3D data show the middle Z plane.
+    last frames of channel 0 are shown. 3D data show orthogonal views (XY, YZ right, XZ below).
     """
     plt = pyplot()
     if time:
@@ -38,10 +38,10 @@ def write_preview(
     for ax in axes.ravel():
         ax.axis("off")
     for k, (name, arr) in enumerate(top):
-        axes[0, k].imshow(_label_colours(middle_plane(arr)), interpolation="nearest")
+        axes[0, k].imshow(_label_colours(orthogonal_views(arr)), interpolation="nearest")
         axes[0, k].set_title(f"{name} ({int(arr.max())} ids)", fontsize=9)
     for k, (name, arr) in enumerate(bottom):
-        axes[1, k].imshow(middle_plane(arr), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        axes[1, k].imshow(orthogonal_views(arr), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         axes[1, k].set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
     # fixed margins: tight_layout measures every title's extent, 30-40 % of the time of a

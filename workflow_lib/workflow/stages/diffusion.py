@@ -29,7 +29,7 @@ from workflow_lib.io import (
     atomic_write_text, axes_for, file_digest, read_h5_header, read_json, read_tiff,
     read_tiff_spacing, write_json, write_tiff,
 )
-from workflow_lib.plotting import middle_plane, pyplot, save_figure
+from workflow_lib.plotting import orthogonal_views, pyplot, save_figure
 from workflow_lib.simulate import (
     NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
 )
@@ -293,12 +293,13 @@ def _px(offset: float | None) -> str:
 
 
 def _edge_figure(labels: np.ndarray, shown: list[tuple[float, np.ndarray, float | None]]):
-    """The trial images (middle plane in 3D) unshifted and, if so, shifted; mask outlines red."""
+    """The trial images (orthogonal views in 3D) unshifted and, if so, shifted; mask outlines
+    red."""
     plt = pyplot()
-    outline = middle_plane(find_boundaries(labels, mode="outer"))
+    outline = orthogonal_views(find_boundaries(labels, mode="outer"))
     fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 5.5), squeeze=False)
     for ax, (shift, image, offset) in zip(axes[0], shown):
-        rgb = np.repeat(middle_plane(image)[..., None], 3, -1).clip(0, 1)
+        rgb = np.repeat(orthogonal_views(image)[..., None], 3, -1).clip(0, 1)
         rgb[outline] = (1.0, 0.2, 0.2)
         ax.imshow(rgb, interpolation="nearest")
         ax.set_title(f"sketch edges {shift:+.2f} px: synthetic edges {_px(offset)} px", fontsize=10)
