@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -132,10 +132,7 @@ class TiledDenoiser:
             return self._net(x, t)
         statistics = self._statistics(x, t) if self.shared_normalisation else None
         out = torch.zeros_like(x)
-        jobs = [(n, k) for n in range(x.shape[0]) for k in range(len(self.slices))]
-        for i in range(0, len(jobs), self.batch):
-            chunk = jobs[i : i + self.batch]
-            tiles = torch.stack([x[n][(slice(None), *self.slices[k])] for n, k in chunk])
+        for chunk, tiles in self._batches(x, range(len(self.slices))):
             if statistics is None:
                 eps = self._net(tiles, t)
             else:
@@ -148,15 +145,22 @@ class TiledDenoiser:
                 out[n][(slice(None), *self.slices[k])] += e * self.windows[k]
         return out * self.inv_weight
 
+    def _batches(
+        self, x: torch.Tensor, tiles: Sequence[int]
+    ) -> Iterator[tuple[list[tuple[int, int]], torch.Tensor]]:
+        """``(jobs, stacked tiles)`` of at most ``batch`` tiles: the tiles ``tiles`` (indices
+        into :attr:`slices`) of every image of ``x``; a job is (image, tile)."""
+        jobs = [(n, k) for n in range(x.shape[0]) for k in tiles]
+        for i in range(0, len(jobs), self.batch):
+            chunk = jobs[i : i + self.batch]
+            yield chunk, torch.stack([x[n][(slice(None), *self.slices[k])] for n, k in chunk])
+
     def _statistics(self, x: torch.Tensor, t: int) -> list[NormStatistics]:
         """Per image of ``x``: every norm layer's (mean, variance) per channel, pooled over
         :attr:`statistics_tiles` (equal weights: the tiles have one size), each tile
         normalised by its own statistics."""
         sums: list[list[tuple[torch.Tensor, torch.Tensor]] | None] = [None] * x.shape[0]
-        jobs = [(n, k) for n in range(x.shape[0]) for k in self.statistics_tiles]
-        for i in range(0, len(jobs), self.batch):
-            chunk = jobs[i : i + self.batch]
-            tiles = torch.stack([x[n][(slice(None), *self.slices[k])] for n, k in chunk])
+        for chunk, tiles in self._batches(x, self.statistics_tiles):
             with norm_statistics(self.net) as recorded:
                 self._net(tiles, t)
             for b, (n, _) in enumerate(chunk):

@@ -82,19 +82,18 @@ def _steps(image: np.ndarray, labels: np.ndarray, starts: Sequence[Sequence[int]
     background = ~ndimage.binary_dilation(objects, iterations=MARGIN) if objects.any() \
         else np.ones(image.shape, bool)
     seams, references = [], []
-    for axis, (starts, size) in enumerate(zip(starts, image.shape)):
+    for axis, (axis_starts, size) in enumerate(zip(starts, image.shape)):
         length = min(tile[axis], size)
         values = np.moveaxis(image, axis, 0)
         clear = np.moveaxis(background, axis, 0)
         covered = np.zeros(size, bool)
-        for before, after in zip(starts, starts[1:]):
+        for before, after in zip(axis_starts, axis_starts[1:]):
             covered[after : before + length] = True
-        for before, after in zip(starts, starts[1:]):
             step = _step(values, clear, after - band, before + length, band)
             if step is not None:
                 seams.append(step)
-        if len(starts) > 1:
-            gap = starts[0] + length - starts[1]  # the overlap's width
+        if len(axis_starts) > 1:
+            gap = axis_starts[0] + length - axis_starts[1]  # the overlap's width
             for left in range(0, size - 2 * band - gap + 1, band):
                 right = left + band + gap
                 if not covered[left : right + band].any():

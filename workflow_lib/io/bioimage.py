@@ -22,16 +22,15 @@ from workflow_lib.io.tiff import _one_line, microns_per, read_tiff_pixel_size
 
 log = logging.getLogger("cellsynth")
 
+
 @dataclass(frozen=True)
 class BioImageData:
-    """One scene of a microscope file: ``array`` (dask, axes ``axes``), pixel ``sizes``
-    (axis letter -> microns, the axes that state one), the file's ``scenes`` and the one read."""
+    """One scene of a microscope file: ``array`` (dask, axes ``axes``) and the file's
+    ``scenes``. Its pixel sizes: :func:`bioimage_pixel_size`."""
 
     array: Any
     axes: str
-    sizes: dict[str, float]
     scenes: tuple[str, ...]
-    scene: str
 
 
 def read_bioimage(path: str | Path, scene: int | str | None = None) -> BioImageData:
@@ -61,7 +60,7 @@ def read_bioimage(path: str | Path, scene: int | str | None = None) -> BioImageD
                                    "per pixel; convert it to one channel axis first")
         array = array[tuple(0 if a == drop else slice(None) for a in order)]
         order = order.replace(drop, "").replace("S", "C")
-    return BioImageData(array, order, _sizes(path, image), scenes, scenes[chosen])
+    return BioImageData(array, order, scenes)
 
 
 def bioimage_pixel_size(path: str | Path, scene: int | str | None = None) -> dict[str, float]:

@@ -74,11 +74,10 @@ def _seams(tiling, kind, samples) -> dict:
               for smp in samples]
     pairs = ((channel, labels) for images, labels_t in frames
              for image, labels in zip(images, labels_t) for channel in image)
-    tile = [min(t, s) for t, s in zip(tiling["tile"], spatial)]
     return {"method": "background step across tile overlaps / between bands as far apart inside "
                       "tiles (1: no seam; workflow_lib/evaluate/seams.py)",
             "tiles_per_image": int(np.prod([len(axis) for axis in starts])),
-            **seam_summary(pairs, starts, tile)}
+            **seam_summary(pairs, starts, tiling["tile"])}
 
 
 def _sample_checks(paths) -> dict:
