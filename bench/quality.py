@@ -132,12 +132,12 @@ def main() -> None:
             pipeline = SynthesisPipeline.from_file(
                 model, cfg.synthesis_settings(params), kind, pick_device(args.device),
                 real_measurements)
-            for i in range(count):
-                sketch, has_time = to_layout(read_tiff(cropped["sketches"][i])[0], axes, ndim)
-                drawn = pipeline.sample(sketch, read_tiff(cropped["labels"][i], axes=axes)[0],
-                                        (params["seed"], i), str(images[i]))
-                write_tiff(images[i], drawn.image, axes)
-                write_json(images[i].with_suffix(".json"), drawn.report)
+            samples = ((to_layout(read_tiff(cropped["sketches"][i])[0], axes, ndim)[0],
+                        read_tiff(cropped["labels"][i], axes=axes)[0], (params["seed"], i),
+                        str(images[i])) for i in range(count))
+            for path, (_, drawn) in zip(images, pipeline.stream(samples)):
+                write_tiff(path, drawn.image, axes)
+                write_json(path.with_suffix(".json"), drawn.report)
             seconds = time.perf_counter() - start
             out = tmp / f"evaluation-{name}"
             evaluation.evaluate_simulation(Job(

@@ -1,6 +1,6 @@
-"""The second check (bench/second_check.py) stays runnable: its data and config plan every
-simulation, and its `masks` simulation uses train slices only (the leak check would refuse a
-val/test slice's mask at start-up)."""
+"""Bench scripts stay runnable. The second check (bench/second_check.py): its data and config
+plan every simulation, and its `masks` simulation uses train slices only (the leak check would
+refuse a val/test slice's mask at start-up). bench/bench_batching.py prints its table."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def test_second_check_plans_every_nuclei_like_kind(tmp_path):
     leaky["datasets"]["slices"]["simulations"]["annotated"]["params"]["masks"] = "masks/*.tif"
     refused = run_snakemake(tmp_path, leaky, "evaluate", "-n", check=False)
     assert refused.returncode != 0 and re.search(r"mask of (val|test) image", refused.stdout)
+
+
+def test_batching_bench_prints_its_table():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench/bench_batching.py"), "--device", "cpu", "--sizes", "32",
+         "--count", "3", "--batch", "3", "--features", "4", "--steps", "1"],
+        capture_output=True, text=True, check=True, cwd=REPO).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| 32x32"))
+    assert float(row.split("|")[-2]) < 1e-4             # together as alone, to float rounding

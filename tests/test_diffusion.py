@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from workflow_lib.diffusion.samplers import fast_timesteps, network_evaluations, sample, sdedit_start
+from workflow_lib.diffusion.samplers import (
+    fast_timesteps, network_evaluations, randn_like, sample, sdedit_start,
+)
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.unet import UNet, norm_statistics, pixel_shuffle
 
@@ -146,3 +148,14 @@ def test_norm_statistics_recorded_and_given_back_reproduce_the_network(dims):
     assert float((other - own).abs().mean()) > 1e-3
     first = recorded[0][0]
     assert first.shape == (2, 4)
+
+
+def test_per_sample_generators_draw_each_samples_own_noise():
+    """Samples batched together get, bit for bit, the noise each draws alone."""
+    alone = [torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(s))
+             for s, n in ((1, 2), (2, 1))]
+    gens = [(torch.Generator().manual_seed(s), n) for s, n in ((1, 2), (2, 1))]
+    together = randn_like(torch.empty(3, 1, 8, 8), gens)
+    assert torch.equal(together, torch.cat(alone))
+    with pytest.raises(ValueError, match="cover 3 rows of a batch of 4"):
+        randn_like(torch.empty(4, 1, 8, 8), gens)

@@ -124,3 +124,28 @@ def test_synthesis_with_edge_keeping_follows_the_sketch_at_mask_edges():
 
     run = lambda **kw: synthesize(sketch, net, SCHEDULE, params, torch.device("cpu"), (0,), ceiling=cap, **kw)
     assert misfit(run(edge_band=band)) < 0.5 * misfit(run())
+
+
+def test_samples_guarded_together_are_capped_as_alone():
+    """Two samples in one batch: one needs many rounds of the cap, the other few; each is
+    capped as it would be alone (the cap's stopping rule is per sample)."""
+    objects = np.concatenate([disc_objects(), disc_objects(centre=(30, 20), radius=4)])
+    cap = torch.from_numpy(ceiling(objects, -0.9, 1.0))
+    rng = np.random.default_rng(0)
+    x0 = torch.from_numpy(np.stack([
+        np.full((1, 48, 48), 0.8), rng.uniform(-1, -0.85, (1, 48, 48))]).astype(np.float32))
+    t, ab = 300, SCHEDULE.alpha_bar[300].item()
+    x = torch.randn(2, 1, 48, 48, generator=torch.Generator().manual_seed(1))
+
+    def guarded(x, target, ceiling, rows=None):
+        eps = lambda x, t: (x - ab**0.5 * target) / (1 - ab) ** 0.5
+        return GuardedDenoiser(eps, SCHEDULE, ceiling, rows=rows)(x, t)
+
+    together = guarded(x, x0, cap, rows=[1, 1])
+    for n in range(2):
+        alone = guarded(x[n : n + 1], x0[n : n + 1], cap[n : n + 1])
+        torch.testing.assert_close(together[n : n + 1], alone, atol=1e-5, rtol=0)
+    # as one sample, the faint one is lowered for as long as the bright one needs
+    assert (guarded(x, x0, cap)[1] - together[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="do not cover"):
+        GuardedDenoiser(lambda x, t: x, SCHEDULE, cap, rows=[1])

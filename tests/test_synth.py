@@ -455,3 +455,60 @@ def test_the_pipeline_object_draws_what_the_stage_draws(tmp_path):
     (drawn,) = pipeline([sketch], [read_tiff(tmp_path / "l.tif", axes="CYX")[0]], [(0, 4)])
     np.testing.assert_array_equal(drawn.image, read_tiff(tmp_path / "o.tif", axes="CYX")[0])
     assert drawn.report == json.loads((tmp_path / "o.json").read_text())
+
+
+def test_samples_drawn_together_are_drawn_as_alone(monkeypatch):
+    """Three one-tile samples share the network calls of one batch: each gets the image it
+    gets alone (to float rounding: a batched convolution sums in another order), its own
+    noise, guard and redraw; only the flagged one is drawn again."""
+    params = {**PARAMS, "guard": {"enabled": True, "margin": 2.0, "sigma": 1.0, "edge_band": 2.0}}
+    calibration = {"background": {"level": 0.1, "noise_local_mean": 0.02}, "edge_sigma_px": 1.5}
+    sketches = [_sketch((1, 1, 32, 32), seed=i)[0][None] for i in range(3)]
+    labels = [np.zeros((1, 32, 32), np.uint16) for _ in range(3)]
+    for i, lab in enumerate(labels):
+        lab[0, 4 + 4 * i : 20 + 4 * i, 8:24] = 1
+    pipelines = {batch: SynthesisPipeline(_net(), SCHEDULE, cfg.synthesis_settings({**params, "batch": batch}),
+                                          get_kind("nuclei"), CPU, calibration)
+                 for batch in (1, 4)}
+    assert [pipelines[b].group_size(sketches[0].shape) for b in (1, 4)] == [1, 4]
+
+    def flag_sample_1(self, lab, image):
+        bad = lab is labels[1] and not any(c.get("bad") for c in checked)
+        checked.append({"bad": bad})
+        return {"flagged": bad, "problems": ["flagged by the test"] if bad else []}
+
+    checked: list[dict] = []
+    monkeypatch.setattr(SynthesisPipeline, "check", flag_sample_1)
+    together = pipelines[4](sketches, labels, [(0, i) for i in range(3)])
+    assert len(checked) == 4                                   # 3 draws, then sample 1 again
+    checked.clear()
+    alone = pipelines[1](sketches, labels, [(0, i) for i in range(3)])
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a.image, b.image, atol=1e-5, rtol=0)
+        assert a.report["seeds"] == b.report["seeds"]
+    assert together[1].report["seeds"] == [0, 1, 2, 1] and together[0].report["seeds"] == [0, 0]
+    assert np.abs(together[0].image - together[2].image).max() > 0.01
+
+
+def test_group_size_fills_a_network_call():
+    pipeline = _pipeline(params={**PARAMS, "tile": [32, 32], "batch": 8})
+    pipeline.device = torch.device("cuda")                     # read, never used here
+    assert pipeline.group_size((1, 1, 32, 32)) == 8            # one tile each
+    assert pipeline.group_size((1, 1, 20, 24)) == 8            # padded to one tile
+    assert pipeline.group_size((1, 2, 32, 32)) == 4            # two channels, one model channel
+    assert pipeline.group_size((5, 1, 32, 32)) == 1            # a time series of 5 frames
+    assert pipeline.group_size((1, 1, 48, 48)) == 2            # 4 tiles each
+    assert pipeline.group_size((1, 1, 96, 96)) == 1            # 16 tiles: more than a call
+    big = _pipeline(params={**PARAMS, "tile": [256, 256], "batch": 8})
+    assert big.group_size((1, 1, 128, 128)) == 8
+    assert big.group_size((1, 1, 256, 256)) == 2               # the CPU's pixel budget
+    big.device = torch.device("cuda")
+    assert big.group_size((1, 1, 256, 256)) == 8
+
+
+def test_one_tile_images_go_through_the_network_in_batches():
+    shapes = []
+    tiled = TiledDenoiser(_net(), (32, 32), [32, 32], 8, 3, CPU)
+    tiled._net = lambda x, t: shapes.append(x.shape[0]) or x
+    x = torch.zeros(7, 1, 32, 32)
+    assert tiled(x, 10).shape == x.shape and shapes == [3, 3, 1]

@@ -38,6 +38,8 @@ with ``d`` the distance (pixels) of a pixel centre from the nearest mask edge.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -144,11 +146,14 @@ def cap_local_mean(
 class GuardedDenoiser:
     """``denoise`` with the annotation guard (module doc); a drop-in :data:`Denoiser`. With
     ``sketch`` (the network's input image) and ``band`` (:func:`edge_band`), both of the
-    ceiling's shape, it keeps the sketch's edges too."""
+    ceiling's shape, it keeps the sketch's edges too. ``rows``: for a batch of samples drawn
+    together, the rows of each (in order along N); each sample's cap then converges as it
+    would alone (default: the batch is one sample)."""
 
     def __init__(
         self, denoise: Denoiser, schedule: NoiseSchedule, ceiling: torch.Tensor, sigma: float = 1.0,
         sketch: torch.Tensor | None = None, band: torch.Tensor | None = None,
+        rows: Sequence[int] | None = None,
     ):
         self.denoise = denoise
         self.alpha_bar = schedule.alpha_bar.tolist()
@@ -156,6 +161,10 @@ class GuardedDenoiser:
         self.sigma = sigma
         self.sketch, self.band = sketch, band
         self.sketch_mean = None if sketch is None else local_mean(sketch, sigma)
+        bounds = np.cumsum([0, *(rows or [ceiling.shape[0]])]).tolist()
+        if bounds[-1] != ceiling.shape[0]:
+            raise ValueError(f"rows {list(rows or [])} do not cover a batch of {ceiling.shape[0]}")
+        self.spans = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         eps = self.denoise(x, t)
@@ -163,7 +172,8 @@ class GuardedDenoiser:
         # Clamped first, as the samplers clamp (clip): an estimate beyond [-1, 1] inside a mask
         # would otherwise lift the local mean next to it out of reach of the cap.
         x0 = ((x - (1 - ab) ** 0.5 * eps) / ab**0.5).clamp(-1.0, 1.0)
-        x0 = cap_local_mean(x0, self.ceiling.to(x0.dtype), self.sigma)
+        ceiling = self.ceiling.to(x0.dtype)
+        x0 = torch.cat([cap_local_mean(x0[s], ceiling[s], self.sigma) for s in self.spans])
         if self.band is not None:
             x0 = keep_edges(x0, self.sketch.to(x0.dtype), self.band.to(x0.dtype), self.sigma,
                             self.sketch_mean.to(x0.dtype))

@@ -9,14 +9,16 @@ writes files, and the edge trial, bench scripts and tests call the same object::
                                            calibration, device)
     drawn = pipeline(sketches, labels, [(seed, i) for i in samples])
 
-Every sample keeps its own noise seeds, so an image is the same whatever else is drawn with it.
+Every sample keeps its own noise seeds, so an image is the same whatever else is drawn with it
+(to float rounding, ~1e-6, where samples share a network call).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from workflow_lib.diffusion.guard import edge_band, guard_ceiling
 from workflow_lib.diffusion.model_io import load_model, schedule_of
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.settings import SynthesisSettings
-from workflow_lib.diffusion.synthesis import channel_batch, synthesize
+from workflow_lib.diffusion.synthesis import channel_batch, synthesize, tiles_per_image
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
 from workflow_lib.evaluate.completeness import completeness
@@ -46,6 +48,10 @@ TEXTURE_STREAM = 1
 # Redraws of a flagged image: a stream of their own, apart from the first draw's and the
 # texture's.
 REDRAW_STREAM = 2
+#: On the CPU, samples share a network call while it holds at most this many pixels: one call
+#: of eight 128x128 images ran 1.0-1.2x as fast as eight calls, of two 256x256 images 1.0x, of
+#: eight 256x256 0.85x, of eight 512x512 0.79x (2 cores, bench/bench_batching.py).
+CPU_CALL_PIXELS = 2**17
 
 
 def draw_seed(seeds: tuple[int, ...], attempt: int) -> tuple[int, ...]:
@@ -120,62 +126,128 @@ class SynthesisPipeline:
         """Sketches (T, C, *S) in [-1, 1] (T = 1 without a time axis) with their labels
         ((C, *S) or, for time series, (T, C, *S)) -> one checked :class:`Drawn` each.
 
-        A draw the annotation check flags is drawn again with :func:`draw_seed`'s derived seeds
-        (same labels and sketch: they stay paired), at most ``check.redraws`` times. ``names``
-        (what log lines call the samples, e.g. their output files) default to their positions.
+        Samples of one size are drawn together, as many as fill a network call
+        (:meth:`group_size`). A draw the annotation check flags is drawn again with
+        :func:`draw_seed`'s derived seeds (same labels and sketch: they stay paired), at most
+        ``check.redraws`` times. ``names`` (what log lines call the samples, e.g. their output
+        files) default to their positions.
         """
         names = names or [f"sample {n}" for n in range(len(sketches))]
-        return [self.sample(s, lab, seed, name)
-                for s, lab, seed, name in zip(sketches, labels, seeds, names, strict=True)]
+        return [drawn for _, drawn in self.stream(zip(sketches, labels, seeds, names, strict=True))]
+
+    def stream(self, samples: Iterable[tuple[np.ndarray, np.ndarray, tuple[int, ...], str]]
+               ) -> Iterator[tuple[str, Drawn]]:
+        """:meth:`__call__` over ``(sketch, labels, seeds, name)`` as they come (e.g. read
+        from files one by one): yields ``(name, drawn)`` in order, each group as soon as it is
+        drawn, holding no more than one group in memory."""
+        group: list[tuple[np.ndarray, np.ndarray, tuple[int, ...], str]] = []
+        for item in samples:
+            if group and (item[0].shape[2:] != group[0][0].shape[2:]
+                          or len(group) == self.group_size(group[0][0].shape)):
+                yield from self._draw_checked(group)
+                group = []
+            group.append(item)
+        if group:
+            yield from self._draw_checked(group)
 
     def sample(self, sketch: np.ndarray, labels: np.ndarray, seeds: tuple[int, ...],
                name: str = "sample") -> Drawn:
         """One sample of :meth:`__call__`."""
+        return self([sketch], [labels], [seeds], [name])[0]
+
+    def group_size(self, shape: Sequence[int]) -> int:
+        """How many samples of sketch ``shape`` (T, C, *S) are drawn together: as many as
+        their tiles fill one network call (``sampling.batch`` tiles), at least one; on the CPU
+        no more than :data:`CPU_CALL_PIXELS` pixels in all, past which a larger call is slower
+        there than several (docs/performance.md)."""
+        sampling = self.settings.sampling
+        rows = shape[0] * (shape[1] if self.model_channels == 1 else 1)
+        tiles = tiles_per_image(shape[2:], sampling, self.net.multiple)
+        size = max(1, sampling.batch // (rows * tiles))
+        if self.device.type == "cpu":
+            pixels = rows * tiles * math.prod(min(t, s) for t, s in zip(sampling.tile, shape[2:]))
+            size = min(size, max(1, CPU_CALL_PIXELS // pixels))
+        return size
+
+    def _draw_checked(self, group: list[tuple[np.ndarray, np.ndarray, tuple[int, ...], str]]
+                      ) -> Iterator[tuple[str, Drawn]]:
+        """Draw a group together, then its flagged samples again together, at most
+        ``check.redraws`` times; yields ``(name, drawn)`` in the group's order."""
         limits = self.settings.check
-        flagged = []
+        checks: list[dict[str, Any] | None] = [None] * len(group)
+        results: list[tuple[np.ndarray, Any, tuple[int, ...]] | None] = [None] * len(group)
+        flagged: list[list[dict]] = [[] for _ in group]
+        pending = list(range(len(group)))
         for attempt in range(limits.redraws + 1):
-            seed = draw_seed(seeds, attempt)
-            out, texture = self.draw(sketch, labels, seed, name)
-            image = out if self.kind.time else out[0]
-            check = self.check(labels, image)
-            if not check["flagged"]:
+            seeds = [draw_seed(group[i][2], attempt) for i in pending]
+            drawn = self.draw_batch([group[i][0] for i in pending], [group[i][1] for i in pending],
+                                    seeds, [group[i][3] for i in pending])
+            retry = []
+            for i, seed, (out, texture) in zip(pending, seeds, drawn):
+                image = out if self.kind.time else out[0]
+                checks[i], results[i] = self.check(group[i][1], image), (image, texture, seed)
+                if checks[i]["flagged"]:
+                    flagged[i].append({"seeds": list(seed), "problems": checks[i]["problems"]})
+                    log.info("%s: draw %d flagged (%s)", group[i][3], attempt,
+                             "; ".join(checks[i]["problems"]))
+                    retry.append(i)
+            pending = retry
+            if not pending:
                 break
-            flagged.append({"seeds": list(seed), "problems": check["problems"]})
-            log.info("%s: draw %d flagged (%s)", name, attempt, "; ".join(check["problems"]))
-        check["seeds"] = list(seed)
-        check["redrawn"] = flagged[:-1] if check["flagged"] else flagged
-        if check["flagged"]:
-            log.warning("%s: flagged after %d draws (synthesis.annotation_check.redraws: %d): %s; "
-                        "left out of exports", name, attempt + 1, limits.redraws,
-                        "; ".join(check["problems"]))
-        elif flagged:
-            log.info("%s: draw %d passed the annotation check after %d flagged", name, attempt,
-                     len(flagged))
-        if texture is not None:
-            check["texture"] = texture
-        return Drawn(image, check)
+        for i, (_, _, _, name) in enumerate(group):
+            check, (image, texture, seed) = checks[i], results[i]
+            check["seeds"] = list(seed)
+            check["redrawn"] = flagged[i][:-1] if check["flagged"] else flagged[i]
+            if check["flagged"]:
+                log.warning("%s: flagged after %d draws (synthesis.annotation_check.redraws: %d): "
+                            "%s; left out of exports", name, len(flagged[i]), limits.redraws,
+                            "; ".join(check["problems"]))
+            elif flagged[i]:
+                log.info("%s: draw %d passed the annotation check after %d flagged", name,
+                         len(flagged[i]), len(flagged[i]))
+            if texture is not None:
+                check["texture"] = texture
+            yield name, Drawn(image, check)
 
     def draw(self, sketch: np.ndarray, labels: np.ndarray, seeds: tuple[int, ...],
              name: str = "sample") -> tuple[np.ndarray, list[dict] | str | None]:
         """One unchecked draw: sketch (T, C, *S) in [-1, 1] -> (synthetic (T, C, *S) in [0, 1],
         texture record or None): SDEdit with the annotation guard, then texture matching."""
-        if sketch.min() < -1 or sketch.max() > 1:
-            log.warning("%s: sketch values outside [-1, 1] are clipped", name)
-            sketch = sketch.clip(-1, 1)
-        batch = channel_batch(sketch.astype(np.float32, copy=False), self.model_channels, name)
-        objects = self._objects(labels, sketch.shape, name)
+        return self.draw_batch([sketch], [labels], [seeds], [name])[0]
+
+    def draw_batch(self, sketches: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                   seeds: Sequence[tuple[int, ...]], names: Sequence[str]
+                   ) -> list[tuple[np.ndarray, list[dict] | str | None]]:
+        """:meth:`draw` for samples of one spatial size at once: their tiles share network
+        calls, each keeps its own noise (``seeds``), guard and texture."""
+        batches, ceilings, bands, objects = [], [], [], []
         guard = self.settings.guard
-        ceiling = band = None
-        if guard.enabled:
-            ceiling = self._batch(self._ceiling(objects), sketch.shape)
-            if guard.edge_band > 0:
-                band = self._batch(self._edge_band(objects), sketch.shape)
+        for sketch, lab, name in zip(sketches, labels, names, strict=True):
+            if sketch.min() < -1 or sketch.max() > 1:
+                log.warning("%s: sketch values outside [-1, 1] are clipped", name)
+                sketch = sketch.clip(-1, 1)
+            batches.append(channel_batch(sketch.astype(np.float32, copy=False),
+                                         self.model_channels, name))
+            objects.append(self._objects(lab, sketch.shape, name))
+            if guard.enabled:
+                ceilings.append(self._batch(self._ceiling(objects[-1]), sketch.shape))
+                if guard.edge_band > 0:
+                    bands.append(self._batch(self._edge_band(objects[-1]), sketch.shape))
+        rows = [len(b) for b in batches]
         out = synthesize(
-            batch, self.net, self.schedule, self.settings.sampling, self.device, seeds,
-            self._progress("denoise"), ceiling=ceiling, guard_sigma=guard.sigma, edge_band=band,
-        ).reshape(sketch.shape)
-        texture = self._match_texture(out, objects, seeds) if self.settings.texture else None
-        return out, texture
+            np.concatenate(batches), self.net, self.schedule, self.settings.sampling,
+            self.device, progress=self._progress("denoise"),
+            ceiling=np.concatenate(ceilings) if ceilings else None, guard_sigma=guard.sigma,
+            edge_band=np.concatenate(bands) if bands else None,
+            samples=list(zip(seeds, rows)),
+        )
+        drawn = []
+        for part, sketch, obj, seed in zip(np.split(out, np.cumsum(rows)[:-1]), sketches,
+                                           objects, seeds):
+            image = part.reshape(sketch.shape)
+            texture = self._match_texture(image, obj, seed) if self.settings.texture else None
+            drawn.append((image, texture))
+        return drawn
 
     def check(self, labels: np.ndarray, image: np.ndarray) -> dict[str, Any]:
         """Completeness of ``image`` (the labels' layout) against its labels (blob-like label channels); flagged when over the limits (``problems`` says

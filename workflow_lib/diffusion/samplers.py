@@ -7,7 +7,7 @@ sampler blends tiles at every step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,22 @@ import torch
 from workflow_lib.diffusion.schedule import NoiseSchedule
 
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
+#: The noise source of a batch: one generator for all of it, or one per sample drawn together,
+#: as (generator, rows) pairs splitting the batch's first axis in order.
+Generators = torch.Generator | Sequence[tuple[torch.Generator, int]]
 SAMPLERS = ("ddpm", "ddim", "dpmpp")
+
+
+def randn_like(x: torch.Tensor, generator: Generators | None) -> torch.Tensor:
+    """Standard normal noise of ``x``'s shape, device and dtype. Per-sample generators give
+    each sample the noise it would get drawn alone, whatever is batched with it."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    rows = [n for _, n in generator]
+    if sum(rows) != x.shape[0]:
+        raise ValueError(f"generators cover {sum(rows)} rows of a batch of {x.shape[0]}")
+    return torch.cat([torch.randn((n, *x.shape[1:]), generator=g, device=x.device, dtype=x.dtype)
+                      for g, n in generator])
 
 
 def network_evaluations(sampler: str, t_start: int, steps: int) -> int:
@@ -35,10 +50,10 @@ def fast_timesteps(t_start: int, steps: int) -> list[int]:
 
 
 def sdedit_start(
-    x0: torch.Tensor, schedule: NoiseSchedule, t_start: int, generator: torch.Generator
+    x0: torch.Tensor, schedule: NoiseSchedule, t_start: int, generator: Generators
 ) -> torch.Tensor:
     """Noise a guide image ``x0`` in [-1, 1] with q(x_t | x_0) to t = t_start - 1."""
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    noise = randn_like(x0, generator)
     t = torch.full((x0.shape[0],), t_start - 1, dtype=torch.long)
     return schedule.q_sample(x0, t, noise)
 
@@ -55,7 +70,7 @@ def sample(
     t_start: int,
     sampler: str = "dpmpp",
     steps: int = 20,
-    generator: torch.Generator | None = None,
+    generator: Generators | None = None,
     clip: bool = True,
     progress: Callable[[Iterable[int]], Iterable[int]] = lambda it: it,
 ) -> torch.Tensor:
@@ -64,7 +79,7 @@ def sample(
     ``sampler``: 'ddpm' (ancestral, every step, "fixedlarge" variance: the reference of the
     original method), 'ddim' (deterministic, eta = 0) or 'dpmpp' (DPM-Solver++(2M), Lu et al.
     2022, deterministic); the last two take ``steps`` network evaluations. ``generator`` feeds
-    the ddpm noise. ``clip`` clamps every x_0 estimate to [-1, 1]. ``progress`` wraps the step
+    the ddpm noise (one for the batch, or one per sample: :data:`Generators`). ``clip`` clamps every x_0 estimate to [-1, 1]. ``progress`` wraps the step
     iterator (e.g. tqdm).
     """
     if not 1 <= t_start <= schedule.timesteps:
@@ -95,8 +110,7 @@ def _ddpm(denoise, x, schedule, t_start, generator, clip, progress):
             continue
         # "fixedlarge": variance beta_t, except the posterior variance at t = 1, as in DDPM
         var = betas[t] if t > 1 else betas[1] * (1 - ab[0]) / (1 - ab[1])
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x = mean + var**0.5 * noise
+        x = mean + var**0.5 * randn_like(x, generator)
     return x
 
 

@@ -15,7 +15,7 @@ from workflow_lib.diffusion.guard import GuardedDenoiser
 from workflow_lib.diffusion.samplers import network_evaluations, sample, sdedit_start
 from workflow_lib.diffusion.schedule import NoiseSchedule
 from workflow_lib.diffusion.settings import SamplingSettings
-from workflow_lib.diffusion.tiling import TiledDenoiser
+from workflow_lib.diffusion.tiling import TiledDenoiser, tile_layout
 from workflow_lib.diffusion.unet import UNet
 from workflow_lib.errors import InputError
 
@@ -69,6 +69,14 @@ def _pad_to(x: np.ndarray, tile: Sequence[int], multiple: int) -> tuple[np.ndarr
     return np.pad(x, pads, mode="symmetric"), crop
 
 
+def tiles_per_image(spatial_shape: Sequence[int], sampling: SamplingSettings, multiple: int) -> int:
+    """How many tiles :func:`synthesize` cuts an image of ``spatial_shape`` into (axes shorter
+    than their tile padded to ``multiple``, the network's size multiple)."""
+    padded = [math.ceil(s / multiple) * multiple if s < t else s
+              for s, t in zip(spatial_shape, sampling.tile)]
+    return math.prod(len(starts) for starts in tile_layout(padded, sampling.tile, sampling.overlap))
+
+
 def synthesize(
     sketch: np.ndarray,
     net: UNet,
@@ -80,6 +88,7 @@ def synthesize(
     ceiling: np.ndarray | None = None,
     guard_sigma: float = 1.0,
     edge_band: np.ndarray | None = None,
+    samples: Sequence[tuple[Sequence[int], int]] | None = None,
 ) -> np.ndarray:
     """Turn sketches ``(N, C, *spatial)`` in [-1, 1] into images of the same shape in [0, 1].
 
@@ -89,7 +98,11 @@ def synthesize(
     units): the annotation guard's cap on the local mean (``guard_sigma`` pixels) of every
     clean-image estimate, see :mod:`.guard`; None: no guard. ``edge_band`` (the same shape,
     with a ceiling): the guard's edge keeping weight (:func:`.guard.edge_band`); None: none.
+    ``samples``: the batch as several samples drawn together (their tiles share network
+    calls), ``(seeds, rows)`` each, their rows following one another along N; each gets the
+    noise and guard it would get alone (``seeds`` is then unused). Default: one sample.
     """
+    samples = samples or [(seeds, sketch.shape[0])]
     tile = list(sampling.tile)
     if any(t % net.multiple for t in tile):
         raise ValueError(f"tile {tile} must be a multiple of {net.multiple} on every axis")
@@ -112,16 +125,18 @@ def synthesize(
     )
     nfe = network_evaluations(sampling.sampler, sampling.t_start, sampling.steps)
     log.info(
-        "synthesis of %s: %d tile(s) of %s per image, %s sampler, %d network evaluations",
-        sketch.shape, tiled.tiles_per_image, tiled.tile, sampling.sampler, nfe,
+        "synthesis of %s (%d sample(s)): %d tile(s) of %s per image, %s sampler, "
+        "%d network evaluations",
+        sketch.shape, len(samples), tiled.tiles_per_image, tiled.tile, sampling.sampler, nfe,
     )
-    gen = generator(device, *seeds)
+    rows = [n for _, n in samples]
+    gen = [(generator(device, *s), n) for s, n in samples]
     with torch.inference_mode():
         x = sdedit_start(torch.from_numpy(x0).to(device), schedule, sampling.t_start, gen)
         keep = ({} if edge_band is None else
                 {"sketch": torch.from_numpy(x0).to(device), "band": torch.from_numpy(edge_band).to(device)})
         denoise = tiled if ceiling is None else GuardedDenoiser(
-            tiled, schedule, torch.from_numpy(ceiling).to(device), guard_sigma, **keep
+            tiled, schedule, torch.from_numpy(ceiling).to(device), guard_sigma, rows=rows, **keep
         )
         out = sample(
             denoise,

@@ -73,8 +73,8 @@ class TiledDenoiser:
     """``denoise(x, t)`` for states ``x`` of shape (N, C, *spatial) through tiles of ``tile``.
 
     ``net(x_tiles, t_tensor) -> eps`` is the network (called in batches of ``batch`` tiles, under
-    ``autocast`` when given a dtype); a U-Net's tiles share their image's normalisation (see
-    the module doc). Where one tile covers the image, the result equals a direct call of the
+    ``autocast`` when given a dtype; tiles of the N images share calls); a U-Net's tiles share
+    their image's normalisation (see the module doc). Where one tile covers the image, the result equals a direct call of the
     network on the whole image.
     """
 
@@ -129,7 +129,8 @@ class TiledDenoiser:
 
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         if len(self.slices) == 1:
-            return self._net(x, t)
+            return torch.cat([self._net(x[i : i + self.batch], t)
+                              for i in range(0, x.shape[0], self.batch)])
         statistics = self._statistics(x, t) if self.shared_normalisation else None
         out = torch.zeros_like(x)
         for chunk, tiles in self._batches(x, range(len(self.slices))):

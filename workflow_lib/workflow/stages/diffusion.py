@@ -181,8 +181,9 @@ def synthesize_chunk(job: Job) -> None:
     """A chunk of sketch TIFFs in [-1, 1] -> synthetic image TIFFs in [0, 1] (same layout,
     axes and pixel size), each with its annotation check JSON; the chunk's manifest last.
 
-    Time series (T, C, ...) are T independent frames. Sample i is seeded by (synthesis seed,
-    i), whatever the chunking; an image the annotation check flags is drawn again with derived
+    Time series (T, C, ...) are T independent frames. Samples are drawn together as their tiles
+    fill a network call (``synthesis.batch``); sample i is seeded by (synthesis seed, i),
+    whatever the chunking; an image the annotation check flags is drawn again with derived
     seeds (``annotation_check.redraws``), and its check JSON lists the flagged draws.
     """
     files, chunk = job.params.files, job.wildcards.chunk
@@ -194,16 +195,21 @@ def synthesize_chunk(job: Job) -> None:
     clear_stale(files, "synthesize")
     ndim = pipeline.meta["ndim"]
     seed = pipeline.settings.seed
-    records = []
-    for n, i in enumerate(chunks.samples(chunk)):
-        sketch_path, image_path = files["sketch"][n], files["image"][n]
-        array, axes = read_tiff(sketch_path)
-        sketch, has_time = to_layout(array.astype(np.float32), axes, ndim, str(sketch_path))
-        pipeline.check_sketch(sketch, str(sketch_path))
+    samples = list(chunks.samples(chunk))
+    time_axis = {}
+
+    def read(n: int, i: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], str]:
+        array, axes = read_tiff(files["sketch"][n])
+        sketch, time_axis[n] = to_layout(array.astype(np.float32), axes, ndim, str(files["sketch"][n]))
+        pipeline.check_sketch(sketch, str(files["sketch"][n]))
         labels, _ = read_tiff(files["labels"][n], axes=axes_for(ndim, time=kind.time))
-        drawn = pipeline.sample(sketch, labels, (seed, i), name=str(image_path))
-        write_tiff(image_path, drawn.image, axes_for(ndim, time=has_time),
-                   spacing=read_tiff_spacing(sketch_path, ndim))  # the sketch's pixel size
+        return sketch, labels, (seed, i), str(files["image"][n])
+
+    records = []
+    drawn_all = pipeline.stream(read(n, i) for n, i in enumerate(samples))
+    for n, (i, (_, drawn)) in enumerate(zip(samples, drawn_all, strict=True)):
+        write_tiff(files["image"][n], drawn.image, axes_for(ndim, time=time_axis[n]),
+                   spacing=read_tiff_spacing(files["sketch"][n], ndim))  # the sketch's pixel size
         write_json(files["check"][n], drawn.report)
         records.append({"sample": i, "flagged": drawn.report["flagged"],
                         "redrawn": len(drawn.report.get("redrawn", []))})
