@@ -68,7 +68,7 @@ def image_inputs(dataset):
         return inputs.dataset_images(
             config["datasets"][dataset]["images"],
             cfg.key(dataset, "images"),
-            known_files=DEMO_FILES,
+            known_files=DEMO_FILES + DEMO3D_FILES,
         ), None
     except ConfigError as exc:
         print(f"cellsynth: {exc} (the jobs of data set '{dataset}' will fail)", file=sys.stderr)
@@ -111,7 +111,7 @@ def mask_files(section, key):
                 dataset_config(wildcards)[section][key],
                 images_of(wildcards.dataset),
                 cfg.key(wildcards.dataset, section, key),
-                known_files=DEMO_FILES,
+                known_files=DEMO_FILES + DEMO3D_FILES,
             ).values()
         )
 
@@ -155,7 +155,7 @@ def simulation_masks(wildcards):
     source = cfg.mask_glob(wildcards.dataset, wildcards.sim, sim_config(wildcards))
     if source is None:
         return {}
-    files = inputs.mask_files(*source, known_files=DEMO_FILES)
+    files = inputs.mask_files(*source, known_files=DEMO_FILES + DEMO3D_FILES)
     ds = dataset_config(wildcards)
     names, split = sorted(images_of(wildcards.dataset)), ds["split"]
     if names:

@@ -29,6 +29,14 @@ def test_default_config_is_valid():
     assert config["datasets"]["nuclei"]["images"].startswith("resources/demo/")
 
 
+def test_3d_demo_config_is_valid():
+    config = yaml.safe_load((CONFIG / "demo3d.yaml").read_text())
+    validate(config, str(CONFIG / "config.schema.yaml"))
+    check_config(config)
+    ds = config["datasets"]["nuclei3d"]
+    assert ds["ndim"] == 3 and ds["images"].startswith("resources/demo3d/")
+
+
 def test_simulation_name_must_not_shadow_a_stage_folder():
     import pytest
 

@@ -11,7 +11,7 @@ from workflow_lib.dataset import SPLITS, write_index
 from workflow_lib.errors import InputError
 from workflow_lib.io import read_h5_header
 from workflow_lib.prepare.convert import convert_image as convert
-from workflow_lib.prepare.demo import write_demo
+from workflow_lib.prepare.demo import write_demo, write_demo3d
 from workflow_lib.workflow.runner import Job
 
 log = logging.getLogger("cellsynth")
@@ -19,6 +19,10 @@ log = logging.getLogger("cellsynth")
 
 def demo_data(job: Job) -> None:
     write_demo(job.output.images, job.output.masks)
+
+
+def demo3d_data(job: Job) -> None:
+    write_demo3d(job.output.images, job.output.masks)
 
 
 def convert_image(job: Job) -> None:
