@@ -77,3 +77,18 @@ def test_detection_ignores_noise_and_tiny_specks():
 def test_empty_labels_give_no_percentages():
     scores = completeness([np.zeros((32, 32))], [np.zeros((32, 32), int)])
     assert scores["unannotated_pct"] is None and scores["boundary_offset_px"] is None
+
+
+def test_a_speck_counts_in_2d_but_not_as_a_nucleus_in_a_volume():
+    """The smallest object scales with the dimensions: 25 bright pixels are an object in 2D
+    (a disc of radius 2.5 is 20), a 3x3x3 speck (27 voxels) is not one in 3D (a ball of that
+    radius is 65 voxels), a 5x5x5 one (125) is."""
+    rng = np.random.default_rng(0)
+    flat = rng.normal(0.1, 0.01, (32, 32)).astype(np.float32)
+    flat[10:15, 10:15] = 1
+    assert detect_objects(flat, np.zeros((32, 32), np.uint16), sigma=0.01).max() == 1
+    volume = rng.normal(0.1, 0.01, (16, 32, 32)).astype(np.float32)
+    volume[2:5, 2:5, 2:5] = 1
+    assert detect_objects(volume, np.zeros(volume.shape, np.uint16), sigma=0.01).max() == 0
+    volume[8:13, 20:25, 20:25] = 1
+    assert detect_objects(volume, np.zeros(volume.shape, np.uint16), sigma=0.01).max() == 1

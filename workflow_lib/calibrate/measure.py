@@ -19,8 +19,9 @@ Objects are found without annotation (:func:`find_nuclei`) unless masks are give
    radius deep (not the rims around nuclei). The typical radius is that of the object a
    typical object pixel belongs to (pixel-weighted median), so fragments do not shrink it.
 
-Per object (spatial ``(Y, X)`` or ``(Z, Y, X)`` arrays; lengths in physical pixels, i.e. Y/X
-pixels, with Z scaled by ``z_scale``):
+Per object (spatial ``(Y, X)`` or ``(Z, Y, X)`` arrays; lengths in Y/X pixels; in 3D radius
+and elongation with Z scaled by the object's own ``z_extent_ratio``, the coordinates a
+simulation draws in before it flattens its shapes by ``z_scale``):
 
 - ``radius``: equivalent radius (the disc/ball of the same area/volume);
 - ``elongation``: long / short axis of the inertia ellipse(-oid) (>= 1);
@@ -188,18 +189,23 @@ def _shape_stats(labels: np.ndarray, spacing: np.ndarray) -> dict[str, np.ndarra
     out["border"] = np.zeros(n, bool)
     out["centroid"] = np.zeros((n, ndim))
     for k, p in enumerate(props):
-        coords = p.coords * spacing
-        out["radius"][k] = equivalent_radius(len(coords) * float(np.prod(spacing)), ndim)
-        out["centroid"][k] = coords.mean(0)
+        out["centroid"][k] = (p.coords * spacing).mean(0)
         lo, hi = np.array([b for b in p.bbox[:ndim]]), np.array(p.bbox[ndim:])
         out["border"][k] = bool(np.any(lo == 0) or np.any(hi == np.array(labels.shape)))
+        shape_spacing = spacing
+        if ndim == 3 and len(p.coords) > ndim:
+            spread = p.coords.std(0)
+            out["z_extent_ratio"][k] = ratio = float(spread[1:].mean() / max(spread[0], 1e-6))
+            # A simulation draws its shapes in coordinates whose Z step is z_scale (the median
+            # ratio) and flattens them by it; its radius and elongation are measured there too,
+            # or an object's flatness would count twice: as z_scale and as elongation.
+            shape_spacing = np.array((ratio, 1.0, 1.0))
+        coords = p.coords * shape_spacing
+        out["radius"][k] = equivalent_radius(len(coords) * float(np.prod(shape_spacing)), ndim)
         if len(coords) > ndim:
             cov = np.cov(coords.T)
             eig = np.clip(np.linalg.eigvalsh(cov), 1e-9, None)
             out["elongation"][k] = float(np.sqrt(eig[-1] / eig[0]))
-            if ndim == 3:
-                spread = p.coords.std(0)
-                out["z_extent_ratio"][k] = float(spread[1:].mean() / max(spread[0], 1e-6))
         if ndim == 2:
             out["solidity"][k] = float(p.solidity)
     return out

@@ -6,7 +6,9 @@ knows how many objects there should be:
 - **Detection.** The image is smoothed (Gaussian, ``sigma`` pixels); a pixel is foreground when
   it exceeds the background median by ``k`` robust standard deviations (1.4826 x the median
   absolute deviation), both measured on the pixels the mask calls background; connected
-  foreground pieces of at least ``min_size`` pixels are the detected objects.
+  foreground pieces of at least ``min_size`` pixels are the detected objects (default
+  :data:`MIN_SIZE`: a disc of radius 2.5 pixels in 2D, 20 pixels; a ball of that radius in
+  3D, 65 voxels, so a speck two planes thick is not a nucleus in a volume either).
 - ``unannotated_pct``: detected objects that overlap no annotated instance, in % of the number
   of annotated instances (objects the image shows but the labels miss).
 - ``missed_pct``: annotated instances that overlap no detected object, in % of the annotated
@@ -33,15 +35,21 @@ from scipy import ndimage
 from workflow_lib.calibrate.stats import robust_stats
 from workflow_lib.sketch.targets import edge_distance
 
+#: Smallest detected object by spatial dimensions: the area of a disc (2D) and the volume of a
+#: ball (3D) of radius 2.5 pixels.
+MIN_SIZE = {2: 20, 3: 65}
 #: Bins of the edge profile: signed distance in pixels, from -_REACH to +_REACH.
 _REACH = 8.0
 _BIN = 0.5
 
 
 def detect_objects(
-    image: np.ndarray, labels: np.ndarray, sigma: float = 1.0, k: float = 4.0, min_size: int = 20
+    image: np.ndarray, labels: np.ndarray, sigma: float = 1.0, k: float = 4.0,
+    min_size: int | None = None,
 ) -> np.ndarray:
     """Objects visible in ``image`` (int32 ids 1..N), found as described in the module doc."""
+    if min_size is None:
+        min_size = MIN_SIZE[np.ndim(image)]
     smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), sigma)
     median, spread = robust_stats(smooth[labels == 0] if np.any(labels == 0) else smooth.ravel())
     foreground = smooth > median + k * max(spread, 1e-6)
@@ -103,7 +111,7 @@ def completeness(
     labels: Sequence[np.ndarray],
     sigma: float = 1.0,
     k: float = 4.0,
-    min_size: int = 20,
+    min_size: int | None = None,
 ) -> dict[str, float | int | None]:
     """Completeness scores (module doc) pooled over image/label pairs; JSON-ready."""
     annotated = unannotated = missed = detected = 0

@@ -61,7 +61,7 @@ class EvaluationSettings:
     min_distance: int = 3
     completeness_sigma: float = 1.0
     completeness_k: float = 4.0
-    completeness_min_size: int = 20
+    completeness_min_size: int | None = None
     patch: int = 64
     subsets: int = 50
     width: int = 8
