@@ -512,3 +512,21 @@ def test_one_tile_images_go_through_the_network_in_batches():
     tiled._net = lambda x, t: shapes.append(x.shape[0]) or x
     x = torch.zeros(7, 1, 32, 32)
     assert tiled(x, 10).shape == x.shape and shapes == [3, 3, 1]
+
+
+def test_stream_draws_each_group_as_it_is_read():
+    """A chunk job's samples are read as they are drawn: the first group's images come out
+    before the samples after it are read (one look ahead)."""
+    pipeline = _pipeline(params={**UNCHECKED, "batch": 2})
+    read = []
+
+    def samples():
+        for i in range(5):
+            read.append(i)
+            lab = np.zeros((1, 32, 32), np.uint16)
+            lab[0, 8:24, 8:24] = 1
+            yield _sketch((1, 1, 32, 32), seed=i)[0][None], lab, (0, i), f"s{i}"
+
+    drawn = pipeline.stream(samples())
+    assert next(drawn)[0] == "s0" and read == [0, 1, 2]
+    assert [name for name, _ in drawn] == ["s1", "s2", "s3", "s4"] and read == [0, 1, 2, 3, 4]
