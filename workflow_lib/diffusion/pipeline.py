@@ -141,11 +141,13 @@ class SynthesisPipeline:
         from files one by one): yields ``(name, drawn)`` in order, each group as soon as it is
         drawn, holding no more than one group in memory."""
         group: list[tuple[np.ndarray, np.ndarray, tuple[int, ...], str]] = []
+        size = 0
         for item in samples:
-            if group and (item[0].shape[2:] != group[0][0].shape[2:]
-                          or len(group) == self.group_size(group[0][0].shape)):
+            if group and (item[0].shape[2:] != group[0][0].shape[2:] or len(group) == size):
                 yield from self._draw_checked(group)
                 group = []
+            if not group:
+                size = self.group_size(item[0].shape)
             group.append(item)
         if group:
             yield from self._draw_checked(group)

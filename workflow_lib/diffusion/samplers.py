@@ -79,8 +79,8 @@ def sample(
     ``sampler``: 'ddpm' (ancestral, every step, "fixedlarge" variance: the reference of the
     original method), 'ddim' (deterministic, eta = 0) or 'dpmpp' (DPM-Solver++(2M), Lu et al.
     2022, deterministic); the last two take ``steps`` network evaluations. ``generator`` feeds
-    the ddpm noise (one for the batch, or one per sample: :data:`Generators`). ``clip`` clamps every x_0 estimate to [-1, 1]. ``progress`` wraps the step
-    iterator (e.g. tqdm).
+    the ddpm noise (one for the batch, or one per sample: :data:`Generators`). ``clip`` clamps
+    every x_0 estimate to [-1, 1]. ``progress`` wraps the step iterator (e.g. tqdm).
     """
     if not 1 <= t_start <= schedule.timesteps:
         raise ValueError(f"t_start must be in [1, {schedule.timesteps}], got {t_start}")

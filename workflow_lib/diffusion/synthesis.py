@@ -60,11 +60,15 @@ def channel_batch(sketch: np.ndarray, model_channels: int, path: str = "") -> np
     )
 
 
+def _padded_shape(spatial_shape: Sequence[int], tile: Sequence[int], multiple: int) -> list[int]:
+    """Spatial axes shorter than their tile padded up to a size the network accepts."""
+    return [math.ceil(s / multiple) * multiple if s < t else s for s, t in zip(spatial_shape, tile)]
+
+
 def _pad_to(x: np.ndarray, tile: Sequence[int], multiple: int) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Reflect-pad spatial axes shorter than their tile up to a size the network accepts."""
-    pads = [(0, 0), (0, 0)]
-    for s, t in zip(x.shape[2:], tile):
-        pads.append((0, math.ceil(s / multiple) * multiple - s if s < t else 0))
+    padded = _padded_shape(x.shape[2:], tile, multiple)
+    pads = [(0, 0), (0, 0)] + [(0, p - s) for s, p in zip(x.shape[2:], padded)]
     crop = tuple(slice(0, s) for s in x.shape)
     return np.pad(x, pads, mode="symmetric"), crop
 
@@ -72,8 +76,7 @@ def _pad_to(x: np.ndarray, tile: Sequence[int], multiple: int) -> tuple[np.ndarr
 def tiles_per_image(spatial_shape: Sequence[int], sampling: SamplingSettings, multiple: int) -> int:
     """How many tiles :func:`synthesize` cuts an image of ``spatial_shape`` into (axes shorter
     than their tile padded to ``multiple``, the network's size multiple)."""
-    padded = [math.ceil(s / multiple) * multiple if s < t else s
-              for s, t in zip(spatial_shape, sampling.tile)]
+    padded = _padded_shape(spatial_shape, sampling.tile, multiple)
     return math.prod(len(starts) for starts in tile_layout(padded, sampling.tile, sampling.overlap))
 
 

@@ -74,8 +74,8 @@ class TiledDenoiser:
 
     ``net(x_tiles, t_tensor) -> eps`` is the network (called in batches of ``batch`` tiles, under
     ``autocast`` when given a dtype; tiles of the N images share calls); a U-Net's tiles share
-    their image's normalisation (see the module doc). Where one tile covers the image, the result equals a direct call of the
-    network on the whole image.
+    their image's normalisation (see the module doc). Where one tile covers the image, the
+    result equals a direct call of the network on the whole image.
     """
 
     def __init__(

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import tifffile
 from skimage.measure import block_reduce
 from skimage.segmentation import relabel_sequential
 
-from workflow_lib.io import write_tiff
+from workflow_lib.io import read_tiff, write_tiff
 
 
 def demo_quadrants() -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -34,15 +33,22 @@ def demo_quadrants() -> tuple[list[np.ndarray], list[np.ndarray]]:
     return images, masks
 
 
+def _write_quadrants(
+    image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path],
+    images: list[np.ndarray], masks: list[np.ndarray], axes: str,
+    spacing: Sequence[float] | None = None,
+) -> None:
+    """Write a demo's quadrants and their masks as ImageJ TIFFs (one path each)."""
+    if len(image_paths) != len(images) or len(mask_paths) != len(masks):
+        raise ValueError(f"the demo has {len(images)} images and masks")
+    for path, array in zip([*image_paths, *mask_paths], [*images, *masks]):
+        write_tiff(path, array, axes, spacing=spacing)
+
+
 def write_demo(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path]) -> None:
     """Write the demo quadrants to ``image_paths`` and ``mask_paths`` (4 each) as ImageJ TIFFs."""
     images, masks = demo_quadrants()
-    if len(image_paths) != len(images) or len(mask_paths) != len(masks):
-        raise ValueError(f"the demo has {len(images)} images and masks")
-    for path, image in zip(image_paths, images):
-        write_tiff(path, image.astype(np.uint16), "YX")
-    for path, mask in zip(mask_paths, masks):
-        write_tiff(path, mask, "YX")
+    _write_quadrants(image_paths, mask_paths, [i.astype(np.uint16) for i in images], masks, "YX")
 
 
 #: Voxel size of scikit-image's ``cells3d`` (Z, Y, X, microns: its documentation).
@@ -74,8 +80,8 @@ def demo3d_quadrants() -> tuple[list[np.ndarray], list[np.ndarray], tuple[float,
     relabelled 1..N per quadrant, for evaluation only.
     """
     folder = _sample_images()
-    volume = tifffile.imread(folder / "nuclei.tif").astype(np.float32)
-    labels = tifffile.imread(folder / "nuclei_label.tif")
+    volume = read_tiff(folder / "nuclei.tif")[0].astype(np.float32)
+    labels = read_tiff(folder / "nuclei_label.tif")[0]
     b = DEMO3D_BINNING
     image = block_reduce(volume, (b, b, b), np.mean).round().astype(np.uint16)
     # a label per bin: the voxel at its centre (nearest-neighbour downsampling)
@@ -92,9 +98,4 @@ def write_demo3d(image_paths: Sequence[str | Path], mask_paths: Sequence[str | P
     """Write the 3D demo quadrants to ``image_paths`` and ``mask_paths`` (4 each) as ImageJ
     TIFFs with their voxel size."""
     images, masks, voxel = demo3d_quadrants()
-    if len(image_paths) != len(images) or len(mask_paths) != len(masks):
-        raise ValueError(f"the 3D demo has {len(images)} images and masks")
-    for path, image in zip(image_paths, images):
-        write_tiff(path, image, "ZYX", spacing=voxel)
-    for path, mask in zip(mask_paths, masks):
-        write_tiff(path, mask, "ZYX", spacing=voxel)
+    _write_quadrants(image_paths, mask_paths, images, masks, "ZYX", spacing=voxel)
