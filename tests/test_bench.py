@@ -22,7 +22,7 @@ def test_second_check_plans_every_nuclei_like_kind(tmp_path):
     check = _second_check()
     check.write_data(tmp_path)
     config = check.config(steps=10)
-    sims = config["datasets"]["slices"]["simulations"]
+    sims = config["datasets"]["stardist_slices"]["simulations"]
     assert {s["kind"] for s in sims.values()} == {
         "nuclei", "timeseries", "multichannel", "overlapping", "masks"}
     train = sorted(p.stem for p in (tmp_path / "train_masks").glob("*.tif"))
@@ -30,7 +30,7 @@ def test_second_check_plans_every_nuclei_like_kind(tmp_path):
     out = run_snakemake(tmp_path, config, "evaluate", "-n", "--quiet", "rules").stdout
     assert re.search(rf"evaluate_simulation\s+{len(sims)}\n", out)
     leaky = copy.deepcopy(config)
-    leaky["datasets"]["slices"]["simulations"]["annotated"]["params"]["masks"] = "masks/*.tif"
+    leaky["datasets"]["stardist_slices"]["simulations"]["annotated"]["params"]["masks"] = "masks/*.tif"
     refused = run_snakemake(tmp_path, leaky, "evaluate", "-n", check=False)
     assert refused.returncode != 0 and re.search(r"mask of (val|test) image", refused.stdout)
 
@@ -45,3 +45,16 @@ def test_batching_bench_prints_its_table():
         capture_output=True, text=True, check=True, cwd=REPO).stdout
     row = next(line for line in out.splitlines() if line.startswith("| 32x32"))
     assert float(row.split("|")[-2]) < 1e-4             # together as alone, to float rounding
+
+
+def test_calibration_check_prints_the_demo_row():
+    """The demo's row, offline (the wheel-borne sets download): its unsupervised
+    measurement holds against the human labels."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench/calibration_check.py"), "--sets", "demo"],
+        capture_output=True, text=True, check=True, cwd=REPO).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| demo (4)"))
+    assert row.split("|")[7].strip() == "yes"
