@@ -91,3 +91,30 @@ def test_memorisation_sees_copies():
     copied = memorisation(train, held_out, copies, stride=1)
     assert copied["ratio"] < 0.1
     assert memorisation(train, held_out, [])["ratio"] is None
+
+
+def test_layout_split_tells_empty_space_from_texture():
+    """Candidates with empty space the real images never have: the patches beyond the real
+    reach are counted, and the accuracy within reach judges only the others."""
+    from workflow_lib.evaluate.c2st import layout_split
+
+    real = np.array([0.0, 2.0, 5.0, 10.0])
+    fake = np.array([0.0, 3.0, 40.0, 60.0])
+    p_real = np.array([0.2, 0.4, 0.6, 0.3])         # 3 of 4 called real
+    p_fake = np.array([0.6, 0.4, 0.9, 0.95])        # within reach: 1 of 2 called a candidate
+    out = layout_split(real, fake, p_real, p_fake)
+    assert out["real_reach_px"] == 10.0 and out["beyond_pct"] == 50.0
+    assert out["accuracy_within_reach"] == pytest.approx((0.75 + 0.5) / 2)
+    assert layout_split(real, fake + 100, p_real, p_fake)["accuracy_within_reach"] is None
+
+
+def test_c2st_with_masks_reports_the_layout():
+    """Real planes full of objects, candidates with an object-free half: the classifier's
+    verdicts come back split by distance from the objects."""
+    real, fake = texture(0, n=4, size=64), texture(1, n=4, size=64)
+    real_masks = [np.ones((64, 64), np.int32) for _ in real]
+    fake_masks = [np.pad(np.ones((64, 32), np.int32), ((0, 0), (0, 32))) for _ in fake]
+    result, _ = c2st(real, fake, C2STSettings(steps=5), masks=(real_masks, fake_masks))
+    layout = result["layout"]
+    assert layout["real_reach_px"] == 0.0
+    assert 0 < layout["beyond_pct"] < 100

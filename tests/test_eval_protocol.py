@@ -174,6 +174,7 @@ def test_protocol_with_real_masks(tmp_path):
         assert metrics["realism"][source]["histogram_w1"] >= 0
         c2st = metrics["realism"][source]["c2st"]
         assert c2st["n_real"] == c2st["n_fake"] == 16 and c2st["ci95"][0] <= c2st["accuracy"] <= c2st["ci95"][1]
+        assert 0 <= c2st["layout"]["beyond_pct"] <= 100     # the real masks are known
     assert metrics["realism"]["synthetic"]["memorisation"]["ratio"] > 0
     assert list(metrics["realism"]["synthetic"])[:2] == ["c2st", "memorisation"]  # first, KID after
     metrics["downstream"]["real"] = reference["downstream_real"]

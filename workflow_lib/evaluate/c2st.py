@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 
 from workflow_lib.evaluate.realism import patch_size_for, patches
@@ -117,8 +118,13 @@ def c2st(
     fake: Sequence[np.ndarray],
     s: C2STSettings = C2STSettings(),
     device: torch.device | str = "cpu",
+    masks: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> tuple[dict, dict]:
     """Held-out accuracy of a classifier telling real from candidate 2D planes ``(Y, X)``.
+
+    ``masks``: the real and the candidate planes' instance labels, one per plane, when known;
+    the result then has ``layout`` (:func:`layout_split`), which tells a layout the real
+    images do not have from a texture they do not have.
 
     Patches are ``s.patch`` pixels a side, halved (down to :data:`MIN_PATCH`) while the smaller
     set gives fewer than :data:`ENOUGH_PER_FOLD` per fold. Returns (``{accuracy, ci95, n_real, n_fake, patch, folds}``; or nulls with a ``reason``
@@ -140,7 +146,8 @@ def c2st(
         result["reason"] = (f"{min(len(t) for t in sets)} patches of {size} px in the smaller "
                             f"set; the test needs at least {s.folds} per set")
         return result, {}
-    chosen = [t[np.sort(rng.choice(len(t), n, replace=False))] for t in sets]
+    picked = [np.sort(rng.choice(len(t), n, replace=False)) for t in sets]
+    chosen = [t[i] for t, i in zip(sets, picked)]
     x = torch.from_numpy(normalise_patches(np.concatenate(chosen)))[:, None]
     y = torch.cat([torch.zeros(n), torch.ones(n)])
     fold = np.concatenate([rng.permutation(n) % s.folds, rng.permutation(n) % s.folds])
@@ -156,7 +163,41 @@ def c2st(
             prob[held.numpy()] = torch.sigmoid(logits).mean(0).cpu().numpy()
     correct = int(((prob > 0.5) == y.numpy().astype(bool)).sum())
     result.update(accuracy=correct / (2 * n), ci95=wilson_interval(correct, 2 * n))
+    if masks is not None:
+        distance = [patches([_object_distance(m) for m in planes], size)[i].min((1, 2))
+                    for planes, i in zip(masks, picked)]
+        result["layout"] = layout_split(*distance, prob[:n], prob[n:])
     return result, {"real": chosen[0], "fake": chosen[1], "p_real": prob[:n], "p_fake": prob[n:]}
+
+
+def _object_distance(labels: np.ndarray) -> np.ndarray:
+    """Per pixel, the distance (px) to the nearest object pixel; inf in a plane without one."""
+    objects = np.asarray(labels) > 0
+    if not objects.any():
+        return np.full(objects.shape, np.inf, np.float32)
+    return ndimage.distance_transform_edt(~objects).astype(np.float32)
+
+
+def layout_split(
+    real_distance: np.ndarray, fake_distance: np.ndarray, p_real: np.ndarray, p_fake: np.ndarray
+) -> dict:
+    """The classifier's held-out verdicts split by how far a patch lies from any object.
+
+    ``*_distance``: per patch, the distance (px) from its nearest pixel to an object;
+    ``p_*``: the held-out probabilities of being a candidate. A simulation asked for another
+    layout (clusters with empty space between them, where the real objects are spread) gives
+    patches farther from any object than every real patch is: those are told apart by the
+    layout alone. Returns ``real_reach_px`` (the farthest real patch), ``beyond_pct`` (the
+    candidate patches beyond it, in %), and ``accuracy_within_reach``: the balanced accuracy
+    on the real patches and the candidate patches within reach (None when none is), what the
+    classifier makes of texture where the layouts agree.
+    """
+    reach = float(np.max(real_distance))
+    within = fake_distance <= reach
+    accuracy = (None if not within.any() else
+                float((np.mean(p_real <= 0.5) + np.mean(p_fake[within] > 0.5)) / 2))
+    return {"real_reach_px": reach, "beyond_pct": float(100 * np.mean(~within)),
+            "accuracy_within_reach": accuracy}
 
 
 def c2st_text(block: dict | None) -> str:
@@ -165,7 +206,12 @@ def c2st_text(block: dict | None) -> str:
     if test.get("accuracy") is None:
         return "n/a"
     low, high = test["ci95"]
-    return f"{test['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
+    text = f"{test['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
+    layout = test.get("layout") or {}
+    if layout.get("accuracy_within_reach") is not None and layout["beyond_pct"] > 0:
+        text += (f" ({layout['beyond_pct']:.0f} % of patches farther from any object than every "
+                 f"real patch; {layout['accuracy_within_reach']:.2f} on the rest)")
+    return text
 
 
 def _dense_patches(planes: Sequence[np.ndarray], size: int, stride: int) -> np.ndarray:

@@ -48,11 +48,13 @@ class Sample:
 
 
 def _realism(
-    real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: EvaluationSettings
+    real: Sequence[np.ndarray], fake: Sequence[np.ndarray], s: EvaluationSettings,
+    masks: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> tuple[dict, dict]:
     """The classifier two-sample test first, then the secondary distances; and the
-    classifier's patches with their held-out probabilities (figure data)."""
-    test, patches = c2st(real, fake, s.c2st, device=s.device)
+    classifier's patches with their held-out probabilities (figure data). ``masks``: both
+    sets' label planes, for the C2ST's layout split."""
+    test, patches = c2st(real, fake, s.c2st, device=s.device, masks=masks)
     scores = realism_scores(
         real, fake, patch=s.patch, subsets=s.subsets, seed=s.realism_seed, width=s.width
     )
@@ -197,8 +199,14 @@ def evaluate_simulation(
         realism = {"synthetic": {"reason": unlike}, "sketch": {"reason": unlike}}
     elif real_planes:
         realism = {}
+        # The labels of both sides, where every real image tested on has a mask: the C2ST
+        # then tells a layout the real images lack from a texture they lack.
+        real_labels = ([p for r in test for p in slices_2d(r.mask)]
+                       if all(r.mask is not None for r in test) else None)
+        synth_labels = [p for u in synth for p in slices_2d(u.labels)]
         for name, planes in (("synthetic", synth_planes), ("sketch", sketch_planes)):
-            realism[name], classified[name] = _realism(real_planes, planes, s)
+            masks = None if real_labels is None else (real_labels, synth_labels)
+            realism[name], classified[name] = _realism(real_planes, planes, s, masks)
         train_planes = [p for r in train for p in slices_2d(r.image)]
         realism["synthetic"] = {
             "c2st": realism["synthetic"]["c2st"],
