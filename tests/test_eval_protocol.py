@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers import toy_pair
+from helpers import membrane_tissue, sketched_membranes, toy_pair
 from workflow_lib.errors import ConfigError, InputError
 from workflow_lib.evaluate import figures, views
 from workflow_lib.evaluate.downstream import train_and_test
@@ -246,3 +246,23 @@ def test_the_classifier_and_the_segmenters_train_on_the_settings_device(monkeypa
     seen.clear()
     evaluate_reference(real_set([1, 2]), real_set([3]), True, FAST)
     assert {device for _, device in seen} == {"cpu"}
+
+
+def test_membrane_simulations_get_wall_completeness_and_nuclei_do_not():
+    """A membranes sample whose image is its own sketch shows every wall and none inside a
+    cell; a nuclei simulation has no walls to score (a reason)."""
+    train, test = real_set([1]), real_set([3])
+    reference, _ = evaluate_reference(train, test, False, FAST)
+    labels = membrane_tissue(0)
+    image = np.float32(sketched_membranes(labels, 0))
+    samples = [Sample(labels[None], 2 * image[None] - 1, image[None])]
+    metrics, _ = evaluate_simulation(get_kind("membranes"), samples, train, test, reference,
+                                     False, FAST, real_stain="nuclei")
+    walls = metrics["completeness"]["walls"]
+    for source in ("synthetic", "sketch"):
+        assert walls[source]["annotated_walls"] > 50
+        assert walls[source]["missed_walls_pct"] <= 2 and walls[source]["unannotated_walls_pct"] == 0
+    assert "walls missed" in figures._completeness_line(metrics["completeness"])
+    nuclei, _ = evaluate_simulation(get_kind("nuclei"), nuclei_samples(), train, test, reference,
+                                    False, FAST)
+    assert "reason" in nuclei["completeness"]["walls"]

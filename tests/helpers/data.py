@@ -23,6 +23,7 @@ from workflow_lib.dataset import write_split_csv
 from workflow_lib.io import write_h5
 from workflow_lib.simulate import get_kind, sample_rng
 from workflow_lib.sketch import make_sketch
+from workflow_lib.sketch.render import SketchParams
 
 RADIUS = [4, 6]
 # Centres at least this far apart: nuclei of radius <= 6 (elongated up to 1.3) rarely touch,
@@ -126,3 +127,22 @@ def write_split_index(index_dir: Path, splits: Mapping[str, Sequence[Path]]) -> 
     for split, paths in splits.items():
         write_split_csv(out[split], paths)
     return out
+
+
+MEMBRANE_TISSUE = {"cells": [40, 40], "tissue": "ellipsoid", "size_jitter": 0.2}
+MEMBRANE_TISSUE_3D = {"cells": [12, 12], "tissue": "ellipsoid", "size_jitter": 0.2}
+MEMBRANE_SHAPE, MEMBRANE_SHAPE_3D = (256, 256), (32, 64, 64)
+
+
+def membrane_tissue(seed: int, ndim: int = 2) -> np.ndarray:
+    """Cell labels of a `membranes` simulation: 40 cells in 2D, 12 in 3D, in an ellipsoid."""
+    shape, params = ((MEMBRANE_SHAPE, MEMBRANE_TISSUE) if ndim == 2 else
+                     (MEMBRANE_SHAPE_3D, MEMBRANE_TISSUE_3D))
+    return simulated("membranes", shape, params, seed=seed).labels[0]
+
+
+def sketched_membranes(labels: np.ndarray, seed: int, noise: float = 0.02) -> np.ndarray:
+    """The workflow's sketch of the labels (mode boundary) mapped to [0, 1], plus noise."""
+    rng = np.random.default_rng(seed)
+    sketch = make_sketch(labels[None], get_kind("membranes"), SketchParams(mode="boundary"), rng)[0]
+    return (sketch + 1) / 2 + rng.normal(0, noise, labels.shape)

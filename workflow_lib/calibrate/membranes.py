@@ -121,7 +121,7 @@ def find_cells(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np.
     return relabelled(np.where(rim, 0, labels))
 
 
-def _boundary_depth(labels: np.ndarray) -> np.ndarray:
+def boundary_depth(labels: np.ndarray) -> np.ndarray:
     """Distance (pixels) of every cell pixel to its cell's boundary (:func:`.targets.depth` -
     0.5), on the labels extended by ``_PROFILE_REACH`` pixels beyond the image so the image
     border is no boundary; 0 outside the cells."""
@@ -131,7 +131,7 @@ def _boundary_depth(labels: np.ndarray) -> np.ndarray:
     return np.where(labels > 0, d - 0.5, 0.0)
 
 
-def _membrane_sigma(
+def membrane_sigma(
     image: np.ndarray, labels: np.ndarray, dist: np.ndarray, bg: float
 ) -> float | None:
     """Membrane sigma (pixels) of a Gaussian fitted to the pooled, per-cell normalised
@@ -180,13 +180,13 @@ def measure_membranes(
         image = np.asarray(image, np.float32)
         labels = relabelled(np.asarray(mask)) if mask is not None else find_cells(image, s)
         tissue = labels > 0
-        dist = _boundary_depth(labels)
+        dist = boundary_depth(labels)
         outside = not ndimage.binary_dilation(tissue, iterations=3).all()
         # Without an outside, the pixels away from the membranes (the cell interiors) stand in.
         background = _background(image, tissue if outside else tissue & (dist < 1.0))
         pool.add_image("mask" if mask is not None else "unsupervised", labels, int(tissue.sum()), background)
         if labels.max():
-            sigma = _membrane_sigma(image, labels, dist, background[0])
+            sigma = membrane_sigma(image, labels, dist, background[0])
             if sigma is not None:
                 widths.append(sigma)
         found.append((image, labels, dist, background[0]))

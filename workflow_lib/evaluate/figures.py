@@ -191,6 +191,15 @@ def _completeness_line(complete: Mapping[str, Any]) -> str:
         return "n/a" if value is None else f"{value:.1f}{unit}"
 
     synth, real = complete.get("synthetic"), complete.get("real_floor")
+    walls = complete.get("walls") or {}
+    if "synthetic" in walls:
+        # Membranes: the sketches are the floor (no real membrane image is compared).
+        return ", ".join(
+            f"walls {name} {fmt(walls['synthetic'], key, unit)} "
+            f"(sketch {fmt(walls['sketch'], key, unit)})"
+            for name, key, unit in (("unannotated", "unannotated_walls_pct", " %"),
+                                    ("missed", "missed_walls_pct", " %"),
+                                    ("offset", "wall_offset_px", " px")))
     return ", ".join(
         f"{name} {fmt(synth, key, unit)} (real {fmt(real, key, unit)})"
         for name, key, unit in (("unannotated", "unannotated_pct", " %"),

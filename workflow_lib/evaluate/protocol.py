@@ -27,6 +27,7 @@ from workflow_lib.evaluate.realism import (
     slices_2d,
 )
 from workflow_lib.evaluate.segment import segment_blobs, segment_cells
+from workflow_lib.evaluate.walls import wall_completeness
 from workflow_lib.evaluate.settings import EvaluationSettings
 from workflow_lib.simulate import BLOBS, CELLS, Kind
 
@@ -70,6 +71,29 @@ def _memorisation(train, held_out, fake, s: EvaluationSettings) -> dict:
 def _completeness(images, labels, s: EvaluationSettings) -> dict[str, Any]:
     return completeness(images, labels, sigma=s.completeness_sigma, k=s.completeness_k,
                         min_size=s.completeness_min_size)
+
+
+def _walls(units: Sequence[views.Unit], sketch_units: Sequence[views.Unit]) -> dict[str, Any]:
+    """Wall completeness of the label channels that show cells by their membranes, in the
+    synthetic images and in their sketches (right by construction: the floor)."""
+    if not any(u.method == CELLS for u in units):
+        return {"reason": "no label channel of this kind shows cells by their membranes"}
+    return {
+        **{name: wall_completeness([u.image for u in group if u.method == CELLS],
+                                   [u.labels for u in group if u.method == CELLS])
+           for name, group in (("synthetic", units), ("sketch", sketch_units))},
+        "method": "bright walls on label boundaries, none inside a cell "
+                  "(see workflow_lib/evaluate/walls.py)",
+    }
+
+
+def _walls_text(block: Mapping[str, Any]) -> str:
+    def pct(value):
+        return "n/a" if value is None else f"{value:.1f} %"
+
+    return (f"{block['annotated_walls']} walls, missed {pct(block['missed_walls_pct'])}, "
+            f"unannotated {pct(block['unannotated_walls_pct'])} of {block['cells']} cells, "
+            f"offset {block['wall_offset_px']} px")
 
 
 def _count(labels: np.ndarray) -> int:
@@ -173,13 +197,20 @@ def evaluate_simulation(
 
     log.info("fidelity: %s", {c: round(v["f1"], 3) for c, v in fidelity.items()})
     blobs = [u for u in units if u.method == BLOBS]
+    sketch_units = [views.Unit((u.image + 1) / 2, u.labels, u.method, u.channel)
+                    for smp in samples for u in views.units(kind, smp.labels, smp.sketch)]
     complete = {
         "synthetic": _completeness([u.image for u in blobs], [u.labels for u in blobs], s)
         if blobs else {"reason": "no label channel of this kind shows blob-like objects"},
         "real_floor": reference.get("completeness_real"),
         "method": "objects detected without the count (see workflow_lib/evaluate/completeness.py)",
+        "walls": _walls(units, sketch_units),
     }
     log.info("completeness: %s", complete["synthetic"])
+    walls = complete["walls"]
+    if "synthetic" in walls:
+        log.info("wall completeness (membranes): synthetic %s; sketch %s",
+                 _walls_text(walls["synthetic"]), _walls_text(walls["sketch"]))
 
     synth = [u for smp in samples for u in views.downstream_units(kind, smp.labels, smp.image)]
     sketch = [
@@ -252,11 +283,7 @@ def evaluate_simulation(
         "units": units,
         "preds": preds,
         # Sketches unit by unit beside `units`, mapped to [0, 1] like the images.
-        "sketch_units": [
-            views.Unit((u.image + 1) / 2, u.labels, u.method, u.channel)
-            for smp in samples
-            for u in views.units(kind, smp.labels, smp.sketch)
-        ],
+        "sketch_units": sketch_units,
         "real": real_planes,
         "classified": classified,
         "histograms": {
