@@ -118,3 +118,17 @@ def test_c2st_with_masks_reports_the_layout():
     layout = result["layout"]
     assert layout["real_reach_px"] == 0.0
     assert 0 < layout["beyond_pct"] < 100
+
+
+def test_a_blurred_copy_is_told_apart_on_a_background_clipped_to_one_grey_level():
+    """8-bit planes whose background is clipped to 0: patches of background are one grey level
+    with a few brighter pixels, which a plain percentile stretch blew up to thousands (the
+    classifier then learnt nothing and every test scored 0.5)."""
+    def clipped(planes):
+        return [np.round(np.clip(p - 0.2, 0, 1) * 255) / 255 for p in planes]
+
+    real = clipped(texture(0))
+    blurred = clipped([ndi.gaussian_filter(p, 1.0) for p in texture(1)])
+    assert np.mean(np.concatenate(real) == 0) > 0.5
+    assert normalise_patches(patches(real, 32)).max() <= 2
+    assert c2st(real, blurred, DEFAULT)[0]["accuracy"] >= 0.85

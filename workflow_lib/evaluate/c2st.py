@@ -41,11 +41,14 @@ MIN_PATCH = 16
 
 
 def normalise_patches(tiles: np.ndarray, lower: float = 1.0, upper: float = 99.8) -> np.ndarray:
-    """Each patch ``(N, H, W)`` mapped so its ``lower``/``upper`` percentiles become 0 and 1."""
+    """Each patch ``(N, H, W)`` mapped so its ``lower``/``upper`` percentiles become 0 and 1,
+    clipped to [-1, 2]: in a patch of background clipped to one grey level (8-bit cameras) the
+    percentiles coincide, and its few brighter pixels would otherwise reach thousands and
+    derail the classifier's training (every patch then scores 0.5)."""
     flat = tiles.reshape(len(tiles), -1)
     lo, hi = np.percentile(flat, [lower, upper], axis=1)
     scale = np.maximum(hi - lo, 1e-6)
-    return ((tiles - lo[:, None, None]) / scale[:, None, None]).astype(np.float32)
+    return np.clip((tiles - lo[:, None, None]) / scale[:, None, None], -1, 2).astype(np.float32)
 
 
 def _classifier(width: int) -> nn.Module:
