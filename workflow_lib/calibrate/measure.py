@@ -163,9 +163,13 @@ def _split_touching(labels: np.ndarray, s: MeasureSettings, sampling) -> np.ndar
     inside = (labels > 0) & ~find_boundaries(labels, mode="inner")
     distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(inside, sampling=sampling), 0.7)
     markers, n = ndimage.label(h_maxima(distance, s.h))
-    parts = watershed(-distance, markers, mask=labels > 0)
-    _, split = np.unique(labels.astype(np.int64) * (n + 1) + parts, return_inverse=True)
-    split = split.reshape(labels.shape) * (labels > 0)
+    objects = labels > 0
+    parts = watershed(-distance, markers, mask=objects)
+    # One id per (object, part) pair; only object pixels are sorted (volumes are large).
+    _, pair = np.unique(labels[objects].astype(np.int64) * (n + 1) + parts[objects],
+                        return_inverse=True)
+    split = np.zeros(labels.shape, np.int64)
+    split[objects] = pair.ravel() + 1
     sizes = np.bincount(split.ravel())
     small = sizes < s.min_size
     small[0] = False
