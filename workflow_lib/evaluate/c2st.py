@@ -22,7 +22,7 @@ training images than new real data does.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -217,27 +217,32 @@ def c2st_text(block: dict | None) -> str:
     return text
 
 
-def _dense_patches(planes: Sequence[np.ndarray], size: int, stride: int) -> np.ndarray:
-    """All ``size`` x ``size`` windows of 2D planes at ``stride`` -> ``(N, size * size)``."""
-    out = []
+def _window_blocks(
+    planes: Sequence[np.ndarray], size: int, stride: int, block: int
+) -> Iterator[np.ndarray]:
+    """Every ``size`` x ``size`` window of 2D planes at ``stride``, as ``(n, size * size)``
+    blocks of at most about ``block`` windows (one row of windows at least), so the training
+    windows are searched all without being held all."""
     for plane in planes:
         plane = np.asarray(plane, np.float32)
         if min(plane.shape) < size:
             continue
-        windows = np.lib.stride_tricks.sliding_window_view(plane, (size, size))[::stride, ::stride]
-        out.append(windows.reshape(-1, size * size))
-    return np.concatenate(out) if out else np.zeros((0, size * size), np.float32)
+        grid = np.lib.stride_tricks.sliding_window_view(plane, (size, size))[::stride, ::stride]
+        rows = max(1, block // grid.shape[1])
+        for start in range(0, grid.shape[0], rows):
+            yield grid[start : start + rows].reshape(-1, size * size)
 
 
-def _nearest_distances(queries: np.ndarray, reference: torch.Tensor) -> np.ndarray:
-    """Euclidean distance of each query row to its nearest ``reference`` row."""
-    ref_sq = (reference**2).sum(1)
-    best = []
-    for start in range(0, len(queries), 256):
-        q = torch.from_numpy(queries[start : start + 256])
-        d2 = (q**2).sum(1, keepdim=True) + ref_sq[None] - 2 * q @ reference.T
-        best.append(d2.min(1).values.clamp_min(0).sqrt())
-    return torch.cat(best).numpy()
+def _nearest_distances(queries: np.ndarray, blocks: Iterable[np.ndarray]) -> np.ndarray:
+    """Euclidean distance of each query row to its nearest row of all ``blocks``."""
+    best = torch.full((len(queries),), float("inf"))
+    q = torch.from_numpy(queries)
+    q_sq = (q**2).sum(1, keepdim=True)
+    for block in blocks:
+        ref = torch.from_numpy(block)
+        d2 = q_sq + (ref**2).sum(1)[None] - 2 * q @ ref.T
+        best = torch.minimum(best, d2.min(1).values)
+    return best.clamp_min(0).sqrt().numpy()
 
 
 def memorisation(
@@ -247,36 +252,37 @@ def memorisation(
     patch: int = 32,
     stride: int = 4,
     max_patches: int = 400,
-    max_reference: int = 20000,
+    block: int = 8192,
     seed: int = 0,
 ) -> dict:
     """Median nearest-training-patch distance of candidates over that of held-out real patches.
 
     ``train``, ``held_out``, ``fake``: 2D planes in the same intensity units (the normalised
-    [0, 1] images). Training windows are taken every ``stride`` pixels (so a copy shifted by
-    a few pixels is still found; at most ``max_reference``, seeded), queries are
-    non-overlapping tiles (at most ``max_patches`` per set). Returns ``{ratio, fake_median,
-    real_median, patch, n_fake, n_real, n_train}``: ratio 1 = as novel as new real data,
-    0 = copies; nulls with a ``reason`` when a set gives no patch.
+    [0, 1] images). Every training window at ``stride`` pixels is searched (so a copy shifted
+    by a few pixels is still found, however many training images there are; ``block``
+    windows at a time), queries are non-overlapping tiles (at most ``max_patches`` per set,
+    seeded). Returns ``{ratio, fake_median, real_median, patch, n_fake, n_real, n_train}``:
+    ratio 1 = as novel as new real data, 0 = copies; nulls with a ``reason`` when a set gives
+    no patch.
     """
     size = patch_size_for(train, held_out, fake, largest=patch)
     rng = np.random.default_rng(seed)
-    reference = _dense_patches(train, size, stride)
-    if len(reference) > max_reference:
-        reference = reference[np.sort(rng.choice(len(reference), max_reference, replace=False))]
     queries = []
     for planes in (fake, held_out):
         tiles = patches(planes, size).reshape(-1, size * size)
         if len(tiles) > max_patches:
             tiles = tiles[np.sort(rng.choice(len(tiles), max_patches, replace=False))]
         queries.append(tiles)
+    n_train = sum(((p.shape[0] - size) // stride + 1) * ((p.shape[1] - size) // stride + 1)
+                  for p in train if min(p.shape) >= size)
     out = {"ratio": None, "fake_median": None, "real_median": None, "patch": size,
-           "n_fake": len(queries[0]), "n_real": len(queries[1]), "n_train": len(reference)}
-    if not (len(reference) and len(queries[0]) and len(queries[1])):
+           "n_fake": len(queries[0]), "n_real": len(queries[1]), "n_train": n_train}
+    if not (n_train and len(queries[0]) and len(queries[1])):
         out["reason"] = "the training, held-out or candidate planes give no patch"
         return out
-    ref = torch.from_numpy(reference)
-    fake_median, real_median = (float(np.median(_nearest_distances(q, ref))) for q in queries)
+    fake_median, real_median = (
+        float(np.median(_nearest_distances(q, _window_blocks(train, size, stride, block))))
+        for q in queries)
     out.update(ratio=fake_median / max(real_median, 1e-12), fake_median=fake_median,
                real_median=real_median)
     return out
