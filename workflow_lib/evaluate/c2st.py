@@ -135,6 +135,8 @@ def c2st(
     held-out probability of being candidates (``real``, ``fake``, ``p_real``, ``p_fake``).
     Same settings and inputs, same result.
     """
+    if masks is not None and [len(m) for m in masks] != [len(real), len(fake)]:
+        raise ValueError("c2st: one label plane per image plane is needed for the layout split")
     size = patch_size_for(real, fake, largest=s.patch)
     sets = [patches(planes, size) for planes in (real, fake)]
     # Small images give few patches: smaller patches (down to MIN_PATCH) before too few.
