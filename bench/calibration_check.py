@@ -16,18 +16,16 @@ The wheels holding BBBC007 and the scratch assay are downloaded once (16 MB, no 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import labelled_sets  # noqa: E402
-
-from workflow_lib.calibrate import MeasureSettings, find_nuclei, measure_nuclei  # noqa: E402
-from workflow_lib.calibrate.check import unsupervised_vs_masks  # noqa: E402
-from workflow_lib.evaluate.completeness import boundary_offsets, completeness  # noqa: E402
-from workflow_lib.prepare.convert import percentiles  # noqa: E402
+# Run as a script (`python bench/...`), so its folder is on the path.
+import labelled_sets
+from workflow_lib.calibrate import MeasureSettings, find_nuclei, measure_nuclei
+from workflow_lib.calibrate.check import unsupervised_vs_masks
+from workflow_lib.evaluate.completeness import boundary_offsets, completeness
+from workflow_lib.prepare.convert import percentiles
 
 
 def normalised(image: np.ndarray) -> np.ndarray:

@@ -31,11 +31,10 @@ import numpy as np
 import tifffile
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import labelled_sets  # noqa: E402
-
-from workflow_lib.dataset import split_names  # noqa: E402
-from workflow_lib.workflow import layout  # noqa: E402
+# Run as a script (`python bench/...`), so its folder is on the path.
+import labelled_sets
+from workflow_lib.dataset import split_names
+from workflow_lib.workflow import layout
 
 REPO = Path(__file__).resolve().parents[1]
 

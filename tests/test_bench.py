@@ -11,15 +11,17 @@ import re
 from helpers import REPO, run_snakemake
 
 
-def _second_check():
+def _second_check(monkeypatch):
+    # As `python bench/second_check.py` runs it: its folder on the path (labelled_sets).
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
     spec = importlib.util.spec_from_file_location("second_check", REPO / "bench/second_check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_second_check_plans_every_nuclei_like_kind(tmp_path):
-    check = _second_check()
+def test_second_check_plans_every_nuclei_like_kind(tmp_path, monkeypatch):
+    check = _second_check(monkeypatch)
     check.write_data(tmp_path)
     config = check.config(steps=10)
     sims = config["datasets"]["stardist_slices"]["simulations"]
