@@ -112,16 +112,29 @@ def _ball(radius: int, ndim: int) -> np.ndarray:
     return (grid**2).sum(0) <= radius**2
 
 
+def _sampling(s: MeasureSettings, ndim: int) -> tuple[float, ...] | None:
+    """Distance transform sampling: Z in Y/X pixels (3D)."""
+    return (s.z_scale, 1.0, 1.0) if ndim == 3 else None
+
+
+def _distance_watershed(
+    shape_mask: np.ndarray, mask: np.ndarray, s: MeasureSettings
+) -> tuple[np.ndarray, int]:
+    """(int32 regions, count): a watershed of ``mask`` on the inverted distance transform of
+    ``shape_mask``, seeded by its regional maxima of depth ``s.h`` (h-maxima)."""
+    # Smoothing the distance map flattens the pixel steps along an elongated nucleus' ridge,
+    # which would otherwise seed it twice.
+    distance = ndimage.gaussian_filter(
+        ndimage.distance_transform_edt(shape_mask, sampling=_sampling(s, mask.ndim)), 0.7)
+    markers, n = ndimage.label(h_maxima(distance, s.h))
+    return watershed(-distance, markers, mask=mask).astype(np.int32), n
+
+
 def _cut_at_half_maximum(
     smooth: np.ndarray, mask: np.ndarray, bg: float, s: MeasureSettings
 ) -> np.ndarray:
     """Nuclei in ``mask``: distance-watershed pieces, each cut at its own half maximum."""
-    sampling = (s.z_scale, 1.0, 1.0) if smooth.ndim == 3 else None
-    # Smoothing the distance map flattens the pixel steps along an elongated nucleus' ridge,
-    # which would otherwise seed it twice.
-    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask, sampling=sampling), 0.7)
-    markers, n = ndimage.label(h_maxima(distance, s.h))
-    regions = watershed(-distance, markers, mask=mask).astype(np.int32)
+    regions, n = _distance_watershed(mask, mask, s)
     if n == 0:
         return regions
     # The peak is taken where small bright spots are opened away: in nuclei with chromatin
@@ -158,13 +171,10 @@ def _deep_only(labels: np.ndarray, depth: float, sampling) -> np.ndarray:
     return np.where(deepest[labels] >= depth, labels, 0)
 
 
-def _split_touching(labels: np.ndarray, s: MeasureSettings, sampling) -> np.ndarray:
+def _split_touching(labels: np.ndarray, s: MeasureSettings) -> np.ndarray:
     """Objects split where their own outline (not the low threshold's) has a neck."""
-    inside = (labels > 0) & ~find_boundaries(labels, mode="inner")
-    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(inside, sampling=sampling), 0.7)
-    markers, n = ndimage.label(h_maxima(distance, s.h))
     objects = labels > 0
-    parts = watershed(-distance, markers, mask=objects)
+    parts, n = _distance_watershed(objects & ~find_boundaries(labels, mode="inner"), objects, s)
     # One id per (object, part) pair; only object pixels are sorted (volumes are large).
     _, pair = np.unique(labels[objects].astype(np.int64) * (n + 1) + parts[objects],
                         return_inverse=True)
@@ -190,7 +200,7 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
     smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), s.sigma)
     if smooth.max() <= smooth.min():
         return np.zeros(smooth.shape, np.int32)
-    sampling = (s.z_scale, 1.0, 1.0) if smooth.ndim == 3 else None
+    sampling = _sampling(s, smooth.ndim)
     bg, noise = robust_stats(smooth[smooth <= threshold_otsu(smooth)])
     # A background clipped to one grey level (8-bit cameras, offsets) has no measurable
     # spread: a threshold a hair above it would take the glow around nuclei as foreground.
@@ -214,7 +224,7 @@ def find_nuclei(image: np.ndarray, s: MeasureSettings = MeasureSettings()) -> np
         labels = np.where(more > 0, more + labels.max(), labels)
     # Nuclei joined by the low threshold's glow are one watershed seed; cut at their half
     # maxima they show a neck, and are split there.
-    return relabelled(_holes_filled(_split_touching(labels, s, sampling)))
+    return relabelled(_holes_filled(_split_touching(labels, s)))
 
 
 def relabelled(labels: np.ndarray) -> np.ndarray:
