@@ -235,16 +235,20 @@ def _window_blocks(
             yield grid[start : start + rows].reshape(-1, size * size)
 
 
-def _nearest_distances(queries: np.ndarray, blocks: Iterable[np.ndarray]) -> np.ndarray:
-    """Euclidean distance of each query row to its nearest row of all ``blocks``."""
-    best = torch.full((len(queries),), float("inf"))
-    q = torch.from_numpy(queries)
-    q_sq = (q**2).sum(1, keepdim=True)
+def _nearest_distances(
+    query_sets: Sequence[np.ndarray], blocks: Iterable[np.ndarray]
+) -> list[np.ndarray]:
+    """Per set of query rows, the Euclidean distance of each row to its nearest row of all
+    ``blocks`` (one pass over the blocks for every set)."""
+    qs = [torch.from_numpy(q) for q in query_sets]
+    q_sq = [(q**2).sum(1, keepdim=True) for q in qs]
+    best = [torch.full((len(q),), float("inf")) for q in qs]
     for block in blocks:
         ref = torch.from_numpy(block)
-        d2 = q_sq + (ref**2).sum(1)[None] - 2 * q @ ref.T
-        best = torch.minimum(best, d2.min(1).values)
-    return best.clamp_min(0).sqrt().numpy()
+        ref_sq = (ref**2).sum(1)[None]
+        for k, q in enumerate(qs):
+            best[k] = torch.minimum(best[k], (q_sq[k] + ref_sq - 2 * q @ ref.T).min(1).values)
+    return [b.clamp_min(0).sqrt().numpy() for b in best]
 
 
 def memorisation(
@@ -282,9 +286,8 @@ def memorisation(
     if not (n_train and len(queries[0]) and len(queries[1])):
         out["reason"] = "the training, held-out or candidate planes give no patch"
         return out
-    fake_median, real_median = (
-        float(np.median(_nearest_distances(q, _window_blocks(train, size, stride, block))))
-        for q in queries)
+    windows = _window_blocks(train, size, stride, block)
+    fake_median, real_median = (float(np.median(d)) for d in _nearest_distances(queries, windows))
     out.update(ratio=fake_median / max(real_median, 1e-12), fake_median=fake_median,
                real_median=real_median)
     return out
