@@ -25,12 +25,12 @@ import labelled_sets
 from workflow_lib.calibrate import MeasureSettings, find_nuclei, measure_nuclei
 from workflow_lib.calibrate.check import unsupervised_vs_masks
 from workflow_lib.evaluate.completeness import boundary_offsets, completeness
-from workflow_lib.prepare.convert import percentiles
+from workflow_lib.prepare.convert import normalize_block, percentiles
 
 
 def normalised(image: np.ndarray) -> np.ndarray:
-    lo, hi = percentiles(image, 1.0, 99.8)
-    return np.clip((np.asarray(image, np.float32) - lo) / max(hi - lo, 1e-12), 0, 1)
+    """``image`` in [0, 1] as `convert_image` writes it (its 1st and 99.8th percentiles)."""
+    return normalize_block(image, *percentiles(image, 1.0, 99.8))
 
 
 def row(name: str, images: list[np.ndarray], labels: list[np.ndarray]) -> str:
