@@ -133,7 +133,7 @@ def sketch_calibration(wildcards):
     """Rule input of a sketch: the calibration, and for a nuclei stain the edge trial (after
     training) unless the simulation sets its own sketch.edge_shift."""
     inputs = calibration_of(wildcards)
-    if (inputs and dataset_config(wildcards)["calibration"]["stain"] == NUCLEUS_STAIN
+    if (inputs and NUCLEUS_STAIN in cfg.calibration_channels(dataset_config(wildcards)["calibration"])
             and "edge_shift" not in SKETCH_EXPLICIT[wildcards.dataset][wildcards.sim]):
         inputs["edges"] = layout.fill(layout.EDGES, dataset=wildcards.dataset)
     return inputs

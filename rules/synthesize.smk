@@ -14,6 +14,9 @@ rule calibrate_edges:
     params:
         synthesis=lambda wc: cfg.synthesis_params(dataset_config(wc), {"calibrate": True}),
         sketch=TRIAL_SKETCH,
+        # a model drawing several channels together gets a trial kind of as many channels
+        channels=lambda wc: len(dataset_config(wc)["channels"]),
+        stain_channels=lambda wc: cfg.calibration_channels(dataset_config(wc)["calibration"]),
         model_fit=lambda wc: models.model_fit(wc.dataset, dataset_config(wc)),
         device=config["device"],
         require_gpu=config["require_gpu"],

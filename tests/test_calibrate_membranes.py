@@ -177,3 +177,99 @@ def test_membrane_stain_end_to_end(tmp_path):
     multi, _ = read_tiff(out / "multi/sketches/0.tif", axes="CYX")
     assert multi[0, 0, 0] == pytest.approx(sketch[0, 0, 0], abs=0.02)   # cells: calibrated
     assert multi[1, 0, 0] == pytest.approx(-1.0)                          # nuclei: the defaults
+
+
+@pytest.fixture(scope="module")
+def two_stains():
+    """Both stains of rendered tissue measured, each on its channel, as calibrate_dataset
+    writes them; and the true labels (2, Y, X) per image."""
+    from helpers import two_stain_tissue
+    from workflow_lib.calibrate import measure_nuclei, with_other_stains
+
+    pairs = [two_stain_tissue(seed) for seed in range(3)]
+    cells = measure_membranes([image[0] for image, _ in pairs], [None] * 3)
+    nuclei = measure_nuclei([image[1] for image, _ in pairs], [None] * 3)
+    return with_other_stains({"membranes": cells, "nuclei": nuclei}), [lab for _, lab in pairs]
+
+
+def test_a_calibration_of_both_stains_reads_back_per_stain(two_stains):
+    from workflow_lib.calibrate import OTHER_STAINS, calibrated_stain, stain_calibrations
+
+    both, _ = two_stains
+    assert calibrated_stain(both) == "membranes" and set(both[OTHER_STAINS]) == {"nuclei"}
+    measured = stain_calibrations(both)
+    assert list(measured) == ["membranes", "nuclei"]
+    assert measured["nuclei"]["stain"] == "nuclei" and OTHER_STAINS not in measured["membranes"]
+    assert stain_calibrations(measured["nuclei"]) == {"nuclei": measured["nuclei"]}
+
+
+def test_multichannel_calibrated_on_both_stains_reproduces_cells_and_nuclei(two_stains):
+    """Cells from the membrane channel (density per tissue area, sizes), nuclei from the
+    nucleus channel: a calibrated multichannel simulation has the rendered tissue's cells and
+    nuclei (docs/simulation.md has the numbers)."""
+    from workflow_lib.calibrate import simulation_params, stain_calibrations
+
+    both, truth = two_stains
+    measured = stain_calibrations(both)
+    kind, shape = get_kind("multichannel"), (256, 256)
+    user = {"tissue": "ellipsoid", "size_jitter": 0.2}
+    params = simulation_params(both, kind, shape, user)
+    assert params["cells"] == simulation_params(measured["membranes"], kind, shape, user)["cells"]
+    assert params["radius_samples"] == measured["nuclei"]["properties"]["radius"]["samples"]
+    again = [simulated("multichannel", shape, params, seed=10 + s).labels for s in range(3)]
+    for channel, name, tolerance in ((0, "cells", 0.1), (1, "nuclei", 0.15)):
+        made, real = [lab[channel] for lab in again], [lab[channel] for lab in truth]
+        assert true_radius(made) == pytest.approx(true_radius(real), rel=tolerance), name
+    assert true_density([lab[0] for lab in again]) == pytest.approx(
+        true_density([lab[0] for lab in truth]), rel=0.15)
+    # kinds showing one of the stains take that one's measurements
+    assert simulation_params(both, get_kind("nuclei"), shape, {})["radius_samples"] == params["radius_samples"]
+    assert simulation_params(both, get_kind("membranes"), shape, user)["cells"] == params["cells"]
+
+
+@pytest.mark.e2e
+def test_two_stains_end_to_end(tmp_path):
+    """A data set of two channels (membranes, nuclei) calibrated on both: a two-channel model,
+    the edge trial on the nucleus channel of a drawn multichannel tissue, and a calibrated
+    multichannel simulation whose cells follow the membranes and nuclei the nuclei, each
+    channel sketched with its own stain's measurements; evaluated against the nucleus channel."""
+    import json
+
+    import tifffile
+
+    from helpers import load_config, run_snakemake, two_stain_tissue
+    from workflow_lib.io import read_tiff
+
+    (tmp_path / "raw").mkdir()
+    for k in range(4):
+        image, _ = two_stain_tissue(k, (128, 128), {"cells": [10, 10], "tissue": "ellipsoid",
+                                                    "size_jitter": 0.2})
+        tifffile.imwrite(tmp_path / f"raw/t{k}.tif", (np.clip(image, 0, 1) * 60000).astype(np.uint16))
+    config = load_config("tiny")
+    ds = config["datasets"]["tiny"]
+    ds |= {"channels": [0, 1], "axes": "CYX", "split": {"val": 0.0, "test": 0.25, "seed": 0},
+           "calibration": {"stain": ["membranes", "nuclei"]}}
+    ds["evaluation"]["real_channel"] = 1
+    ds["simulations"] = {"multi": {"kind": "multichannel", "count": 1, "shape": [96, 96],
+                                   "calibrate": True, "seed": 0, "params": {"tissue": "ellipsoid"}}}
+    run_snakemake(tmp_path, config, "evaluate")
+    out = tmp_path / "results/tiny"
+    calibration = json.loads((out / "calibration/calibration.json").read_text())
+    cells, nuclei = calibration, calibration["other_stains"]["nuclei"]
+    assert cells["stain"] == "membranes" and nuclei["stain"] == "nuclei"
+    assert cells["objects"] >= 10 and nuclei["objects"] >= 10
+    trial = json.loads((out / "calibration/edges.json").read_text())
+    assert trial["shape"] == [256, 256] and trial["trials"][0]["boundary_offset_px"] is not None
+    meta = json.loads((out / "multi/labels/0.json").read_text())
+    expected = cells["density"]["median"] * np.pi * 0.81 * 47.5**2 / 1e4   # the ellipse
+    lo, hi = meta["params"]["cells"]
+    assert lo <= 1.2 * expected and hi >= 0.8 * expected
+    assert meta["params"]["radius_samples"] == nuclei["properties"]["radius"]["samples"]
+    sketch, _ = read_tiff(out / "multi/sketches/0.tif", axes="CYX")
+    for channel, stain in enumerate((cells, nuclei)):
+        assert sketch[channel, 0, 0] == pytest.approx(2 * stain["background"]["level"] - 1, abs=0.02)
+    image, _ = read_tiff(out / "multi/images/0.tif", axes="CYX")
+    assert image.shape == (2, 96, 96)
+    metrics = json.loads((out / "multi/evaluation/metrics.json").read_text())
+    assert "c2st" in metrics["realism"]["synthetic"]          # nuclei compared with nuclei
+    assert "walls" in metrics["completeness"] and "synthetic" in metrics["completeness"]["walls"]

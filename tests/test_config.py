@@ -69,6 +69,39 @@ def test_calibrate_needs_a_kind_showing_the_calibrated_stain():
         check_config(config("nuclei", "membranes"))
 
 
+def test_two_stains_pair_with_their_channels():
+    """calibration.stain as a list measures each stain on its channel (null: 0, 1, ...); a
+    channel per stain, inside the converted images, in the order a model drawing a kind's
+    channels together draws them."""
+    import pytest
+
+    from workflow_lib.errors import ConfigError
+    from workflow_lib.workflow.config import calibration_channels
+
+    def config(calibration, channels=(0, 1), kind="multichannel"):
+        c = {"datasets": {"d": {"images": "x", "channels": list(channels), "calibration": calibration,
+                                "simulations": {"s": {"kind": kind, "calibrate": True}}}}}
+        validate(c, str(CONFIG / "config.schema.yaml"))
+        return c
+
+    both = config({"stain": ["membranes", "nuclei"]})
+    check_config(both)
+    assert calibration_channels(both["datasets"]["d"]["calibration"]) == {"membranes": 0, "nuclei": 1}
+    assert calibration_channels(config({"stain": "nuclei"}, [0])["datasets"]["d"]["calibration"]) == {"nuclei": 0}
+    check_config(config({"stain": ["membranes", "nuclei"]}, kind="nuclei"))   # shows one of them
+    with pytest.raises(ConfigError, match=r"calibration.channel': has 1 channel\(s\) for 2 stain"):
+        check_config(config({"stain": ["membranes", "nuclei"], "channel": 1}))
+    with pytest.raises(ConfigError, match=r"calibration.channel': nuclei in channel 2, but the "
+                       r"converted images hold 2 channel"):
+        check_config(config({"stain": ["membranes", "nuclei"], "channel": [0, 2]}))
+    with pytest.raises(ConfigError, match=r"nuclei is measured in channel 0, but the model draws "
+                       r"the channels of simulation 's' \(kind 'multichannel'\) together: "
+                       r"membranes in channel 0, nuclei in channel 1"):
+        check_config(config({"stain": ["nuclei", "membranes"]}))
+    with pytest.raises(Exception, match="is not valid|non-unique|has non-unique"):
+        config({"stain": ["nuclei", "nuclei"]})
+
+
 def test_synthesis_blur_defaults_by_calibration():
     """A calibrated sketch carries the measured blur: synthesis adds none unless told to."""
     from workflow_lib.workflow.config import synthesis_params

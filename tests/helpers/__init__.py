@@ -68,8 +68,8 @@ from helpers.configs import (  # noqa: E402
     CONFIGS, load_config, tiny_config, tiny_dataset, two_dataset_config,
 )
 from helpers.data import (  # noqa: E402
-    discs, membrane_tissue, sketched_membranes, toy_labels, toy_pair, toy_sketch, write_h5_images,
-    write_ome_zarr, write_raw_images, write_split_index,
+    discs, membrane_tissue, sketched_membranes, toy_labels, toy_pair, toy_sketch, two_stain_tissue,
+    write_h5_images, write_ome_zarr, write_raw_images, write_split_index,
 )
 from helpers.pipeline import build_pipeline, copy_workdir, snapshot  # noqa: E402
 from helpers.snakemake import (  # noqa: E402
@@ -83,6 +83,6 @@ __all__ = [
     "TARGETS", "Job", "build_pipeline", "copy_workdir", "discs", "job_keys", "kill_snakemake_when", "load_config",
     "membrane_tissue", "planned_jobs", "run_snakemake", "simulated", "sketch_settings", "sketched_membranes", "snakemake_command",
     "snapshot", "tiny_config", "tiny_dataset", "toy_labels", "toy_pair", "toy_sketch",
-    "two_dataset_config", "write_config", "write_h5_images", "write_ome_zarr", "write_raw_images",
+    "two_dataset_config", "two_stain_tissue", "write_config", "write_h5_images", "write_ome_zarr", "write_raw_images",
     "write_split_index",
 ]

@@ -146,3 +146,17 @@ def sketched_membranes(labels: np.ndarray, seed: int, noise: float = 0.02) -> np
     rng = np.random.default_rng(seed)
     sketch = make_sketch(labels[None], get_kind("membranes"), SketchParams(mode="boundary"), rng)[0]
     return (sketch + 1) / 2 + rng.normal(0, noise, labels.shape)
+
+
+TWO_STAIN_TISSUE = {"cells": [30, 30], "tissue": "ellipsoid", "size_jitter": 0.2}
+
+
+def two_stain_tissue(seed: int, shape: tuple[int, int] = (256, 256), params=None,
+                     noise: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """(image (2, Y, X) in [0, 1] plus noise, labels (2, Y, X)) of a `multichannel`
+    simulation: channel 0 its cells' membranes (mode boundary), channel 1 their nuclei (mode
+    centre), as a membrane and a nuclear stain imaged side by side."""
+    labels = simulated("multichannel", shape, params or TWO_STAIN_TISSUE, seed=seed).labels
+    rng = np.random.default_rng(seed)
+    sketch = make_sketch(labels, get_kind("multichannel"), SketchParams(), rng)
+    return (sketch + 1) / 2 + rng.normal(0, noise, sketch.shape), labels

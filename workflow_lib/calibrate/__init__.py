@@ -3,7 +3,8 @@ sketch parameters (:mod:`.measure` for nuclei, :mod:`.membranes` for membrane st
 :mod:`.apply`; figures in :mod:`.figures`)."""
 
 from workflow_lib.calibrate.apply import (
-    FEW_OBJECTS, OBJECT_NAME, calibrated_stain, simulation_params, sketch_params,
+    FEW_OBJECTS, OBJECT_NAME, OTHER_STAINS, calibrated_stain, simulation_params, sketch_params,
+    stain_calibrations, with_other_stains,
 )
 from workflow_lib.calibrate.measure import MeasureSettings, find_nuclei, measure_nuclei
 from workflow_lib.calibrate.membranes import find_cells, measure_membranes
@@ -15,6 +16,6 @@ MEASUREMENTS = {
     MEMBRANE_STAIN: (measure_membranes, find_cells),
 }
 
-__all__ = ["FEW_OBJECTS", "MEASUREMENTS", "OBJECT_NAME", "MeasureSettings", "calibrated_stain",
-           "find_cells", "find_nuclei", "measure_membranes", "measure_nuclei", "simulation_params",
-           "sketch_params"]
+__all__ = ["FEW_OBJECTS", "MEASUREMENTS", "OBJECT_NAME", "OTHER_STAINS", "MeasureSettings",
+           "calibrated_stain", "find_cells", "find_nuclei", "measure_membranes", "measure_nuclei",
+           "simulation_params", "sketch_params", "stain_calibrations", "with_other_stains"]

@@ -5,10 +5,12 @@ A simulation with ``calibrate: true`` takes every parameter its user did not set
 measurements of the real training images; keys the user set always win. The calibration's
 ``stain`` (nuclei or membranes) must be one the kind shows (:attr:`Kind.stains`); of a kind
 showing both (``multichannel``: cells and their nuclei) the label channels of that stain are
-calibrated. What is derived:
+calibrated, and both when the data set's images show both stains in separate channels (the
+calibration then measured each: :func:`stain_calibrations`). What is derived:
 
 - ``cells``: the per-image density's interquartile range, scaled to the simulated shape (tissue
-  kinds: to their tissue's area, the user's ``tissue``/``extent``); a layered tissue instead
+  kinds: to their tissue's area, the user's ``tissue``/``extent``), from the membranes where
+  they were measured (they show the cells), else from the nuclei; a layered tissue instead
   gets ``layer_spacing`` = the median cell diameter from a membrane calibration;
 - ``radius_samples``, ``elongation_samples`` (nuclei): the measured distributions, drawn from
   per nucleus (not uniform ranges around a mean); in ``multichannel`` the nucleus radii, each
@@ -25,7 +27,8 @@ calibrated. What is derived:
   structure figure's ``nn_distance``). Layered kinds (``overlapping``) keep their own: their
   cells overlap whole, in separate label layers, and are never cut; in a tissue the cells
   space the nuclei;
-- ``z_scale`` (3D): the median Y/X over Z spread of the objects.
+- ``z_scale`` (3D): the median Y/X over Z spread of the objects (of the stain ``cells`` comes
+  from).
 
 Sketches: ``brightness_samples`` (per-object brightness relative to the brightest), the
 profile's ``falloff`` and ``gamma`` fitted to the measured radial profile (mode ``centre`` for
@@ -51,6 +54,9 @@ from workflow_lib.simulate.params import Params
 #: Sketch brightness never drops below this: a nucleus must stay visibly a nucleus.
 _MIN_BRIGHTNESS = 0.05
 _IRREGULARITY_WITH_MEASURED_ELONGATION = 0.05
+#: calibration.json key of the measurements of every stain after the first (stain -> the same
+#: fields as the first's).
+OTHER_STAINS = "other_stains"
 #: What one measured object of each stain is called in messages.
 OBJECT_NAME = {NUCLEUS_STAIN: "nucleus", MEMBRANE_STAIN: "cell"}
 #: A calibration on fewer whole objects is reported as rough: its p10 and p90, which bound the
@@ -59,8 +65,25 @@ FEW_OBJECTS = 10
 
 
 def calibrated_stain(calibration: Mapping[str, Any]) -> str:
-    """The stain a calibration measured (one without the key, e.g. made by hand: nuclei)."""
+    """The (first) stain a calibration measured (one without the key, e.g. made by hand: nuclei)."""
     return calibration.get("stain", NUCLEUS_STAIN)
+
+
+def stain_calibrations(calibration: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every stain a calibration measured -> its measurements, the first stain's first.
+
+    A calibration of one stain is its measurements; one of several (``calibration.stain`` a
+    list, one channel each) holds the first stain's at the top and every further stain's
+    under :data:`OTHER_STAINS`, so that readers of one stain read it unchanged."""
+    first = {k: v for k, v in calibration.items() if k != OTHER_STAINS}
+    return {calibrated_stain(calibration): first, **calibration.get(OTHER_STAINS, {})}
+
+
+def with_other_stains(measured: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The calibration.json of several stains' measurements (stain -> measurements, the first
+    stain first): :func:`stain_calibrations` inverted."""
+    first, *others = measured
+    return {**measured[first], **({OTHER_STAINS: {s: measured[s] for s in others}} if others else {})}
 
 
 def _samples(calibration: Mapping[str, Any], name: str) -> list[float]:
@@ -104,32 +127,41 @@ def simulation_params(
 ) -> dict[str, Any]:
     """``params`` of a calibrated simulation: measured values under the user's explicit keys.
 
-    The calibration's ``stain`` must be one that the kind shows (:attr:`Kind.stains`); a
-    tissue kind (one with a ``tissue`` key: membranes, multichannel) scales the density to its
-    tissue's area, since there the cells fill the tissue, not the image.
+    At least one stain the calibration measured must be one that the kind shows
+    (:attr:`Kind.stains`); a tissue kind (one with a ``tissue`` key: membranes, multichannel)
+    scales the density to its tissue's area, since there the cells fill the tissue, not the
+    image.
     """
-    stain = calibrated_stain(calibration)
-    if stain not in kind.stains:
+    measured = {s: m for s, m in stain_calibrations(calibration).items() if s in kind.stains}
+    if not measured:
         raise ParamError("calibrate", f"kind '{kind.name}' shows {' and '.join(kind.stains)}, but "
-                         f"the calibration measures {stain} (the data set's calibration.stain)")
-    if calibration["objects"] == 0:
-        raise ParamError("calibrate", f"the calibration found no {OBJECT_NAME[stain]} in the training images")
+                         f"the calibration measures {' and '.join(stain_calibrations(calibration))} "
+                         "(the data set's calibration.stain)")
+    for stain, m in measured.items():
+        if m["objects"] == 0:
+            raise ParamError("calibrate", f"the calibration found no {OBJECT_NAME[stain]} in the "
+                             "training images")
     user = dict(user or {})
     ndim = len(shape)
     tissue = "tissue" in kind.keys
     area = float(np.prod(shape)) * (_tissue_share(shape, user) if tissue else 1.0)
-    radius, elongation = _median(calibration, "radius"), _median(calibration, "elongation")
+    # The cells' layout from the stain that shows the cells where it was measured
+    layout_stain = MEMBRANE_STAIN if MEMBRANE_STAIN in measured else NUCLEUS_STAIN
+    layout = measured[layout_stain]
+    radius = _median(layout, "radius")
     derived: dict[str, Any] = {}
     if not (tissue and user.get("layers")):  # layered tissues place their seeds by spacing
-        derived["cells"] = _count_range(calibration["density"], area, ndim)
-    elif stain == MEMBRANE_STAIN and radius is not None:
+        derived["cells"] = _count_range(layout["density"], area, ndim)
+    elif layout_stain == MEMBRANE_STAIN and radius is not None:
         derived["layer_spacing"] = round(2.0 * radius, 3)  # one cell thick
-    if stain == NUCLEUS_STAIN:
-        derived |= _nucleus_shapes(calibration)
-        if radius is not None and not tissue and not kind.layered:
+    nuclei = measured.get(NUCLEUS_STAIN)
+    if nuclei is not None:
+        derived |= _nucleus_shapes(nuclei)
+        nucleus_radius, elongation = _median(nuclei, "radius"), _median(nuclei, "elongation")
+        if nucleus_radius is not None and not tissue and not kind.layered:
             # layered kinds overlap whole cells by design; in a tissue the cells space the nuclei
-            derived["min_distance"] = round(2.0 * radius / np.sqrt(max(elongation or 1.0, 1.0)), 3)
-    ratio = _median(calibration, "z_extent_ratio")
+            derived["min_distance"] = round(2.0 * nucleus_radius / np.sqrt(max(elongation or 1.0, 1.0)), 3)
+    ratio = _median(layout, "z_extent_ratio")
     if ndim == 3 and ratio is not None:
         derived["z_scale"] = round(max(ratio, 0.05), 4)
     # A user range replaces the measured distribution of the same property; a user nucleus
@@ -161,7 +193,8 @@ def sketch_params(
     calibration: Mapping[str, Any], sketch: Mapping[str, Any], explicit: Sequence[str]
 ) -> dict[str, Any]:
     """A schema-filled ``sketch`` mapping with the measured values where the user set none
-    (for the label channels that show the calibration's stain)."""
+    (for the label channels that show the calibration's stain; of several stains, give one
+    stain's measurements: :func:`stain_calibrations`)."""
     stain = calibrated_stain(calibration)
     out = dict(sketch)
     if "brightness" not in explicit:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from workflow_lib.calibrate import calibrated_stain
+from workflow_lib.calibrate import stain_calibrations
 from workflow_lib.calibrate.texture import match_texture
 from workflow_lib.diffusion.guard import edge_band, guard_ceiling
 from workflow_lib.diffusion.model_io import load_model, schedule_of
@@ -295,15 +295,28 @@ class SynthesisPipeline:
                              "rerun the sketch stage")
         return objects
 
+    def _measured(self, channel: int) -> Mapping[str, Any]:
+        """The calibration of the stain label channel ``channel`` shows where it was measured,
+        else of the (first) stain measured."""
+        stain = self.kind.stains[min(channel, len(self.kind.stains) - 1)]
+        return stain_calibrations(self.calibration).get(stain, self.calibration)
+
     def _ceiling(self, objects: np.ndarray) -> np.ndarray:
         """The annotation guard's ceiling (the objects' shape) from them and the real
-        background."""
-        real, guard = self.calibration, self.settings.guard
-        edge = real.get("edge_sigma_px") or 1.0
-        return guard_ceiling(
-            objects, real["background"]["level"], real["background"]["noise_local_mean"],
-            float(np.hypot(edge, guard.sigma)), guard.margin,
-        )
+        background of each channel's stain."""
+        guard = self.settings.guard
+
+        def one(part: np.ndarray, real: Mapping[str, Any]) -> np.ndarray:
+            edge = real.get("edge_sigma_px") or 1.0
+            return guard_ceiling(
+                part, real["background"]["level"], real["background"]["noise_local_mean"],
+                float(np.hypot(edge, guard.sigma)), guard.margin,
+            )
+
+        measured = [self._measured(c) for c in range(objects.shape[1])]
+        if all(m is measured[0] for m in measured):
+            return one(objects, measured[0])
+        return np.concatenate([one(objects[:, c:c + 1], m) for c, m in enumerate(measured)], 1)
 
     def _edge_band(self, objects: np.ndarray) -> np.ndarray:
         """Edge keeping's weight (the objects' shape) around the blob-like label channels'
@@ -317,8 +330,9 @@ class SynthesisPipeline:
         """Match ``out`` (T, C, *S; changed in place) frame by frame to the real images' pixel
         noise and texture (:mod:`workflow_lib.calibrate.texture`); returns what was done per
         frame, or why not."""
-        target = self.calibration.get("texture")
-        if target is None:
+        nuclei = stain_calibrations(self.calibration).get(NUCLEUS_STAIN)
+        target = None if nuclei is None else nuclei.get("texture")
+        if nuclei is not None and target is None:
             reason = (f"{self.calibration_source} predates texture measurements: rerun it with "
                       "`snakemake --forcerun calibrate_dataset`")
             log.warning("texture not matched: %s", reason)
@@ -327,8 +341,7 @@ class SynthesisPipeline:
         # it applies where a one-channel model (trained on that channel) drew a nucleus channel.
         channels = [c for c, stain in enumerate(self.kind.stains)
                     if stain == NUCLEUS_STAIN and c < out.shape[1]]
-        if (calibrated_stain(self.calibration) != NUCLEUS_STAIN or not channels
-                or self.model_channels != 1):
+        if nuclei is None or not channels or self.model_channels != 1:
             reason = ("the calibration measures the texture of nuclei in one channel; this "
                       "simulation's images are not drawn by a single-channel model or show no "
                       "nuclei")

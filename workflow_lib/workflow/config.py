@@ -224,6 +224,55 @@ def model_settings(raw: Mapping[str, Any]) -> ModelSettings:
     )
 
 
+def calibration_channels(raw: Mapping[str, Any]) -> dict[str, int]:
+    """Stain -> the channel of the converted images it is measured on, in the order given,
+    from a data set's schema-filled ``calibration:`` (``stain`` and ``channel`` one each, or
+    lists of one channel per stain; ``channel`` null: 0, or 0, 1, ... for a list)."""
+    stains = raw["stain"] if isinstance(raw["stain"], list) else [raw["stain"]]
+    channels = raw["channel"]
+    if channels is None:
+        channels = list(range(len(stains)))
+    elif not isinstance(channels, list):
+        channels = [channels]
+    return dict(zip(stains, channels))
+
+
+def _check_calibration(name: str, ds: Mapping[str, Any]) -> dict[str, int]:
+    """The data set's stain -> channel (:func:`calibration_channels`), or a ConfigError naming
+    the key whose stains and channels do not pair up or lie beyond the converted images."""
+    raw = ds["calibration"]
+    stains = raw["stain"] if isinstance(raw["stain"], list) else [raw["stain"]]
+    channels = raw["channel"] if isinstance(raw["channel"], list) else [raw["channel"]]
+    if raw["channel"] is not None and len(channels) != len(stains):
+        raise ConfigError(key(name, "calibration", "channel"),
+                          f"has {len(channels)} channel(s) for {len(stains)} stain(s) "
+                          f"({', '.join(stains)}): give one channel per stain")
+    measured = calibration_channels(raw)
+    learnt = len(ds["channels"])
+    for stain, channel in measured.items():
+        if channel >= learnt:
+            raise ConfigError(key(name, "calibration", "channel"),
+                              f"{stain} in channel {channel}, but the converted images hold "
+                              f"{learnt} channel(s) (`channels`: {ds['channels']})")
+    return measured
+
+
+def _check_channel_order(name: str, sim_name: str, kind: Kind, measured: Mapping[str, int],
+                         learnt: int) -> None:
+    """A model that draws a kind's channels together (as many channels as its labels) draws
+    stain k in channel k: refuse a calibration that measured a stain of the kind elsewhere."""
+    if learnt == 1 or learnt != len(kind.stains):
+        return
+    for stain, channel in measured.items():
+        if stain in kind.stains and channel != kind.stains.index(stain):
+            order = ", ".join(f"{s} in channel {c}" for c, s in enumerate(kind.stains))
+            raise ConfigError(
+                key(name, "calibration", "channel"),
+                f"{stain} is measured in channel {channel}, but the model draws the channels of "
+                f"simulation '{sim_name}' (kind '{kind.name}') together: {order}; order the "
+                "data set's `channels` so")
+
+
 def measure_settings(raw: Mapping[str, Any]) -> MeasureSettings:
     """Typed calibration measurement settings from a data set's schema-filled ``calibration:``."""
     return MeasureSettings(raw["sigma"], raw["h"], raw["min_size"], raw["z_scale"])
@@ -292,6 +341,7 @@ def check(config: Config) -> None:
             raise ConfigError(key(name, "pixel_size"), f"has {len(size)} sizes but ndim is {ndim} "
                               "(one number for Y and X, or one per axis: [Z,] Y, X)")
         evaluation_settings(ds["evaluation"])
+        measured = _check_calibration(name, ds)
         for sim_name, sim in ds["simulations"].items():
             if sim_name in RESERVED_FOLDERS:
                 raise ConfigError(
@@ -303,11 +353,12 @@ def check(config: Config) -> None:
                     sim_key(name, sim_name, "shape"), f"has {len(sim['shape'])} axes but ndim is {ndim}"
                 )
             kind, _ = simulation_params(name, sim_name, sim["kind"], sim["params"], ndim)
-            stain = ds["calibration"]["stain"]
-            if sim["calibrate"] and stain not in kind.stains:
+            if sim["calibrate"] and not set(measured) & set(kind.stains):
                 raise ConfigError(
                     sim_key(name, sim_name, "calibrate"),
                     f"kind '{kind.name}' shows {' and '.join(kind.stains)}, but the data set's "
-                    f"images are calibrated as a {stain} stain ({key(name, 'calibration', 'stain')})",
+                    f"images are calibrated as a {' and '.join(measured)} stain "
+                    f"({key(name, 'calibration', 'stain')})",
                 )
+            _check_channel_order(name, sim_name, kind, measured, len(ds["channels"]))
             sketch_settings(sim["sketch"], ndim, sim_key(name, sim_name, "sketch"))

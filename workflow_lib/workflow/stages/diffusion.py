@@ -12,7 +12,7 @@ from skimage.segmentation import find_boundaries
 from tqdm import tqdm
 
 from workflow_lib import calibrate
-from workflow_lib.calibrate import calibrated_stain, edges
+from workflow_lib.calibrate import edges
 from workflow_lib.dataset import index_files
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.data import PatchSampler
@@ -31,7 +31,7 @@ from workflow_lib.io import (
 )
 from workflow_lib.plotting import orthogonal_views, pyplot, save_figure
 from workflow_lib.simulate import (
-    NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
+    KINDS, NUCLEUS_STAIN, Kind, get_kind, read_params, sample_rng, simulate,
 )
 from workflow_lib.sketch import make_sketch
 from workflow_lib.workflow import chunks, config, models
@@ -222,37 +222,65 @@ def _trial_shape(tile: list[int], ndim: int) -> list[int]:
     return [max(int(t), 256) for t in tile] if ndim == 2 else [int(t) for t in tile]
 
 
+def _trial_kind(channels: int) -> Kind | None:
+    """The kind the edge trial draws for a model of ``channels`` image channels: nuclei alone,
+    or a kind whose label channels the model draws together and one of which shows nuclei
+    (two: multichannel's cells and nuclei); None when there is none."""
+    if channels == 1:
+        return get_kind("nuclei")
+    fits = [k for k in KINDS.values() if len(k.stains) == channels and NUCLEUS_STAIN in k.stains
+            and not k.time and not k.layered]
+    return fits[0] if fits else None
+
+
+def _no_trial(job: Job, reason: str) -> None:
+    """edges.json and edges.png of an edge trial not run: no shift, and why."""
+    log.info("edge trial: %s", reason)
+    fig = pyplot().figure(figsize=(6, 1.5))
+    fig.text(0.5, 0.5, reason, ha="center", wrap=True)
+    save_figure(fig, job.output.figure)
+    write_json(job.output.json, {"shift_px": 0.0, "reason": reason})
+
+
 def calibrate_edges(job: Job) -> None:
     """Edge trial (workflow_lib.calibrate.edges): edges.json with the sketch edge shift that keeps
     the model's object edges within half the annotation check's limit of the masks, and
-    edges.png (the trial images with mask outlines)."""
-    plt = pyplot()
-    real = read_json(job.input.calibration)
+    edges.png (the trial images with mask outlines).
+
+    A one-channel model draws calibrated nuclei; a two-channel one (cells and nuclei drawn
+    together) a calibrated multichannel tissue, its nucleus channel measured."""
+    calibration = read_json(job.input.calibration)
+    measured = calibrate.stain_calibrations(calibration)
     dataset = job.wildcards.dataset
-    if calibrated_stain(real) != NUCLEUS_STAIN:
-        reason = "the calibration measures a membrane stain: its sketches are not shifted"
-        log.info("edge trial: %s", reason)
-        fig = plt.figure(figsize=(6, 1.5))
-        fig.text(0.5, 0.5, reason, ha="center")
-        save_figure(fig, job.output.figure)
-        write_json(job.output.json, {"shift_px": 0.0, "reason": reason})
-        return
+    kind = _trial_kind(job.params.channels)
+    if NUCLEUS_STAIN not in measured:
+        return _no_trial(job, "the calibration measures a membrane stain: its sketches are not shifted")
+    if kind is None:
+        return _no_trial(job, f"the model draws {job.params.channels} channels together and no "
+                              "simulation kind shows nuclei in as many: no trial, no shift")
+    nucleus = kind.stains.index(NUCLEUS_STAIN)
+    if job.params.channels > 1 and job.params.stain_channels[NUCLEUS_STAIN] != nucleus:
+        return _no_trial(job, f"the nuclei are measured in channel "
+                              f"{job.params.stain_channels[NUCLEUS_STAIN]}, but kind '{kind.name}' "
+                              f"draws them in channel {nucleus}: no trial, no shift")
     device = _device(job)
-    kind = get_kind("nuclei")
     pipeline = _pipeline(job, kind, device, job.params.synthesis)
     ndim, seed = pipeline.meta["ndim"], pipeline.settings.seed
     shape = _trial_shape(job.params.synthesis["tile"], ndim)
     prefix = config.key(dataset, "calibration")
     with config.keyed(prefix):
-        settings = read_params(kind.name, calibrate.simulation_params(real, kind, shape, {}), ndim)
-    labels = simulate(kind.name, shape, settings, sample_rng(seed, 0)).labels     # (1, *S)
-    sketch_raw = calibrate.sketch_params(real, job.params.sketch, [])
+        settings = read_params(kind.name, calibrate.simulation_params(calibration, kind, shape, {}), ndim)
+    labels = simulate(kind.name, shape, settings, sample_rng(seed, 0)).labels     # (C, *S)
+    sketch_raw = {stain: calibrate.sketch_params(measured[stain], job.params.sketch, [])
+                  if stain in measured else job.params.sketch for stain in kind.stains}
 
     def trial(shift: float) -> tuple[np.ndarray, float | None]:
-        p = config.sketch_settings({**sketch_raw, "edge_shift": shift}, ndim, prefix)
+        shifted = {**sketch_raw, NUCLEUS_STAIN: {**sketch_raw[NUCLEUS_STAIN], "edge_shift": shift}}
+        p = [config.sketch_settings(shifted[stain], ndim, prefix) for stain in kind.stains]
         sketch = make_sketch(labels, kind, p, sample_rng(seed, 0, stream=1))[None]
         image, _ = pipeline.draw(sketch, labels, (seed, 0), f"edge trial of {dataset}")
-        return image[0, 0], completeness([image[0, 0]], [labels[0]])["boundary_offset_px"]
+        nuclei = image[0, nucleus]
+        return nuclei, completeness([nuclei], [labels[nucleus]])["boundary_offset_px"]
 
     tolerance = pipeline.settings.check.max_boundary_offset_px / 2
     first, o0 = trial(0.0)
@@ -291,7 +319,7 @@ def calibrate_edges(job: Job) -> None:
         "instances": int(labels.max()),
         "reason": reason,
     })
-    save_figure(_edge_figure(labels[0], shown), job.output.figure, dpi=90)
+    save_figure(_edge_figure(labels[nucleus], shown), job.output.figure, dpi=90)
 
 
 def _px(offset: float | None) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from workflow_lib.calibrate.figures import structure_distances, structure_figure
-from workflow_lib.calibrate import MEASUREMENTS, calibrated_stain
+from workflow_lib.calibrate import MEASUREMENTS, stain_calibrations
 from workflow_lib.dataset import SPLITS
 from workflow_lib.device import pick_device
 from workflow_lib.diffusion.tiling import tile_layout
@@ -42,11 +42,22 @@ def _real_tested_on(job: Job):
     return images, "the " + " and ".join(splits) + (" splits" if len(splits) > 1 else " split")
 
 
+def _real_stain(job: Job) -> str:
+    """The stain of the real images the evaluation compares with (channel
+    ``evaluation.real_channel``): the calibrated stain measured there, else the first."""
+    measured = config.calibration_channels(job.params.calibration)
+    there = [s for s, c in measured.items() if c == job.params.evaluation["real_channel"]]
+    return there[0] if there else next(iter(measured))
+
+
 def _structure(job: Job, kind, units, figure_path) -> dict:
-    """Real (calibration) vs synthetic structure, measured the same way; writes the figure."""
+    """Real (calibration) vs synthetic structure of the stain of the real images compared with
+    (else the first calibrated stain the kind shows), measured the same way; writes the
+    figure."""
     plt = pyplot()
-    real = read_json(job.input.calibration)
-    stain = calibrated_stain(real)
+    measured = stain_calibrations(read_json(job.input.calibration))
+    stain = next((s for s in [_real_stain(job), *measured] if s in kind.stains), _real_stain(job))
+    real = measured.get(stain, {})
     shown = [u for u in units if kind.stains[min(u.channel, len(kind.stains) - 1)] == stain]
     if not shown:
         fig = plt.figure(figsize=(6, 1.5))
@@ -136,7 +147,7 @@ def evaluate_simulation(job: Job) -> None:
     metrics, data = protocol.evaluate_simulation(
         kind, samples, _real_split(job, "train"), test, reference,
         evaluation["real_masks"] is not None, _settings(job), tested_on,
-        real_stain=calibrated_stain(read_json(job.input.calibration)),
+        real_stain=_real_stain(job),
     )
     metrics = {"dataset": job.wildcards.dataset, "simulation": job.wildcards.sim,
                "samples": _sample_checks(files["check"]), **metrics}

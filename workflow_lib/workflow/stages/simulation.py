@@ -16,7 +16,7 @@ from workflow_lib.errors import ConfigError
 from workflow_lib.io import (
     atomic_write_text, axes_for, read_json, read_tiff, write_h5, write_json, write_tiff,
 )
-from workflow_lib.simulate import Kind, get_kind, sample_rng, simulate, track_text
+from workflow_lib.simulate import NUCLEUS_STAIN, Kind, get_kind, sample_rng, simulate, track_text
 from workflow_lib.sketch import annotations, make_sketch
 from workflow_lib.sketch.preview import write_preview
 from workflow_lib.workflow import chunks, config
@@ -29,33 +29,53 @@ log = logging.getLogger("cellsynth")
 
 
 def calibrate_dataset(job: Job) -> None:
-    """The train split's real images -> calibration.json (measurements) and calibration.png."""
+    """The train split's real images -> calibration.json (measurements of each stain, on its
+    channel) and calibration.png (the objects found in the first image, and the distributions,
+    of the first stain)."""
     p, dataset = job.params.calibration, job.wildcards.dataset
     masks = {Path(m).stem: m for m in job.input.masks}
-    names, images, given = [], [], []
+    measured = config.calibration_channels(p)
+    names, images = [], {stain: [] for stain in measured}
     for name, path in sorted(index_files(job.input.train).items()):
         array = read_image(path)
-        if not 0 <= p["channel"] < array.shape[0]:
-            raise ConfigError(config.key(dataset, "calibration", "channel"),
-                              f"channel {p['channel']} does not exist in {path} ({array.shape[0]} channels)")
         names.append(name)
-        images.append(array[p["channel"]])
-        given.append(read_real_mask(masks[name], images[-1].shape) if name in masks else None)
+        for stain, channel in measured.items():
+            if not 0 <= channel < array.shape[0]:
+                raise ConfigError(config.key(dataset, "calibration", "channel"),
+                                  f"channel {channel} does not exist in {path} ({array.shape[0]} channels)")
+            images[stain].append(array[channel])
+    # the masks outline the objects of the first stain (nuclei, or the cells of a membrane stain)
+    first = next(iter(measured))
+    given = [read_real_mask(masks[name], images[first][k].shape) if name in masks else None
+             for k, name in enumerate(names)]
     settings = config.measure_settings(p)
-    measure, find = calibrate.MEASUREMENTS[p["stain"]]
+    results = {}
+    for stain in measured:
+        stain_masks = given if stain == first else [None] * len(names)
+        results[stain] = _measure_stain(dataset, stain, images[stain], stain_masks, settings, names)
+    _, find = calibrate.MEASUREMENTS[first]
+    found = given[0] if given[0] is not None else find(images[first][0], settings)
+    save_figure(calibration_figure(results[first], images[first][0], found), job.output.figure, dpi=90)
+    write_json(job.output.json, calibrate.with_other_stains(results))
+
+
+def _measure_stain(dataset: str, stain: str, images: list[np.ndarray],
+                   given: list[np.ndarray | None], settings: calibrate.MeasureSettings,
+                   names: list[str]) -> dict:
+    """One stain's calibration of the train images (``given``: masks where known), logged and
+    checked for whole objects."""
+    measure, _ = calibrate.MEASUREMENTS[stain]
     result = measure(images, given, settings)
     result["train_images"] = names
     check = unsupervised_vs_masks(measure, images, given, settings, names)
     if check is not None:
         result["unsupervised_vs_masks"] = check
-        _say_how_far(dataset, p["stain"], check)
-    _check_whole_objects(dataset, p["stain"], result["objects"], names)
+        _say_how_far(dataset, stain, check)
+    _check_whole_objects(dataset, stain, result["objects"], names)
     log.info("calibration of %s (%s stain): %d objects in %d images, density %s, radius %s",
-             dataset, p["stain"], result["objects"], len(images), result["density"].get("median"),
+             dataset, stain, result["objects"], len(images), result["density"].get("median"),
              (result["properties"]["radius"]["summary"] or {}).get("median"))
-    first = given[0] if given[0] is not None else find(images[0], settings)
-    save_figure(calibration_figure(result, images[0], first), job.output.figure, dpi=90)
-    write_json(job.output.json, result)
+    return result
 
 
 def _say_how_far(dataset: str, stain: str, check: dict) -> None:
@@ -174,17 +194,19 @@ def sketch_chunk(job: Job) -> None:
     clear_stale(files, "sketch")
     prefix = config.sim_key(wc.dataset, wc.sim, "sketch")
     raw = job.params.sketch
-    measured_raw, real = None, None
+    measured_raw: dict[str, dict] = {}
     if job.params.calibrate:
-        # the label channels showing the calibration's stain take its measurements; the others
-        # (multichannel's cells beside calibrated nuclei) keep their own sketch settings
+        # the label channels showing a calibrated stain take its measurements; the others
+        # (multichannel's cells beside nuclei calibrated alone) keep their own sketch settings
         real = read_json(job.input.calibration)
-        measured_raw = calibrate.sketch_params(real, raw, job.params.sketch_explicit)
+        measured_raw = {stain: calibrate.sketch_params(m, raw, job.params.sketch_explicit)
+                        for stain, m in calibrate.stain_calibrations(real).items()}
         edges = getattr(job.input, "edges", None)   # the edge trial (absent: the user set one)
         if edges:
-            measured_raw["edge_shift"] = read_json(edges)["shift_px"]
-            log.info("calibrated channels: edges shifted %+.3f px (edge trial, %s)",
-                     measured_raw["edge_shift"], edges)
+            shift = read_json(edges)["shift_px"]
+            measured_raw[NUCLEUS_STAIN]["edge_shift"] = shift
+            log.info("calibrated nucleus channels: edges shifted %+.3f px (edge trial, %s)",
+                     shift, edges)
     records = []
     for n, i in enumerate(chunks.samples(wc.chunk)):
         meta = read_json(files["meta"][n])
@@ -192,10 +214,10 @@ def sketch_chunk(job: Job) -> None:
         spatial = len(meta["shape"])
         labels = _read_labels(files["labels"][n], kind, spatial)
         params = config.sketch_settings(raw, spatial, prefix)
-        if measured_raw is not None:
-            measured = config.sketch_settings(measured_raw, spatial, prefix)
-            calibrated = calibrate.calibrated_stain(real)
-            params = [measured if stain == calibrated else params for stain in kind.stains]
+        if measured_raw:
+            measured = {stain: config.sketch_settings(m, spatial, prefix)
+                        for stain, m in measured_raw.items()}
+            params = [measured.get(stain, params) for stain in kind.stains]
         with config.keyed(prefix):
             sketch = make_sketch(labels, kind, params, sample_rng(job.params.seed, i, stream=1))
         layout = axes_for(spatial, time=kind.time)
