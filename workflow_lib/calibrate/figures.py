@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,15 +38,24 @@ def _overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.ndarray) -> Figure:
-    """The first training image with the objects found (nuclei, or cells of a membrane stain),
-    each property's distribution, the radial profile, and the scalar measurements in the title."""
+def calibration_figure(
+    rows: Sequence[tuple[Mapping[str, Any], np.ndarray, np.ndarray]],
+) -> Figure:
+    """Per measured stain, a row: ``(result, image, labels)``, the first training image of
+    its channel with the objects found (nuclei, or cells of a membrane stain), each property's
+    distribution, the radial profile, and the scalar measurements in the row's title."""
     plt = pyplot()
+    cols = max(len([p for p in PROPERTIES if p in result["properties"]]) for result, _, _ in rows) + 2
+    fig = plt.figure(figsize=(3.2 * cols, 3.6 * len(rows)), layout="constrained")
+    for sub, (result, image, labels) in zip(np.atleast_1d(fig.subfigures(len(rows), 1)), rows):
+        _stain_row(sub, sub.subplots(1, cols), result, image, labels)
+    return fig
+
+
+def _stain_row(fig, axes, result: Mapping[str, Any], image: np.ndarray, labels: np.ndarray) -> None:
     objects = "cells" if calibrated_stain(result) == MEMBRANE_STAIN else "nuclei"
     edge_name = "membrane width" if objects == "cells" else "edge sigma"
     props = [p for p in PROPERTIES if p in result["properties"]]
-    cols = len(props) + 2
-    fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols, 3.4))
     axes[0].imshow(_overlay(image, labels), interpolation="nearest")
     axes[0].set_title(f"found: {int(labels.max())} {objects} ({', '.join(result['segmentation'])})",
                       fontsize=8)
@@ -56,6 +65,8 @@ def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.
         if values:
             ax.hist(values, bins=30, color="tab:green", alpha=0.8)
         ax.set_title(_TITLES[name], fontsize=8)
+    for ax in axes[1 + len(props):-1]:
+        ax.axis("off")
     profile = result.get("radial_profile")
     ax = axes[-1]
     if profile:
@@ -65,15 +76,14 @@ def calibration_figure(result: Mapping[str, Any], image: np.ndarray, labels: np.
     density = result["density"]
     edge = result.get("edge_sigma_px")
     fig.suptitle(
-        f"{result['images']} train image(s), {result['objects']} whole {objects}; density "
+        f"{result['stain']} stain: {result['images']} train image(s), {result['objects']} whole "
+        f"{objects}; density "
         f"{density.get('median', float('nan')):.2f} {density['unit']}, foreground "
         f"{(result['foreground'] or {}).get('median', float('nan')):.1%}, {edge_name} "
         f"{'n/a' if edge is None else f'{edge:.2f} px'}, background "
         f"{result['background']['level']:.3f} +- {result['background']['noise']:.3f}",
         fontsize=9,
     )
-    fig.tight_layout()
-    return fig
 
 
 def structure_distances(real: Mapping[str, Any], simulated: Mapping[str, Any]) -> dict[str, Any]:

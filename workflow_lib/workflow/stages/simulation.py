@@ -30,8 +30,8 @@ log = logging.getLogger("cellsynth")
 
 def calibrate_dataset(job: Job) -> None:
     """The train split's real images -> calibration.json (measurements of each stain, on its
-    channel) and calibration.png (the objects found in the first image, and the distributions,
-    of the first stain)."""
+    channel) and calibration.png (per stain: the objects found in the first image, and the
+    distributions)."""
     p, dataset = job.params.calibration, job.wildcards.dataset
     masks = {Path(m).stem: m for m in job.input.masks}
     measured = config.calibration_channels(p)
@@ -53,9 +53,13 @@ def calibrate_dataset(job: Job) -> None:
     for stain in measured:
         stain_masks = given if stain == first else [None] * len(names)
         results[stain] = _measure_stain(dataset, stain, images[stain], stain_masks, settings, names)
-    _, find = calibrate.MEASUREMENTS[first]
-    found = given[0] if given[0] is not None else find(images[first][0], settings)
-    save_figure(calibration_figure(results[first], images[first][0], found), job.output.figure, dpi=90)
+    rows = []
+    for stain, result in results.items():
+        _, find = calibrate.MEASUREMENTS[stain]
+        mask = given[0] if stain == first else None
+        found = mask if mask is not None else find(images[stain][0], settings)
+        rows.append((result, images[stain][0], found))
+    save_figure(calibration_figure(rows), job.output.figure, dpi=90)
     write_json(job.output.json, calibrate.with_other_stains(results))
 
 
