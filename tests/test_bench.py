@@ -37,6 +37,19 @@ def test_second_check_plans_every_nuclei_like_kind(tmp_path, monkeypatch):
     assert refused.returncode != 0 and re.search(r"mask of (val|test) image", refused.stdout)
 
 
+def test_second_check_in_3d_plans_a_mask_calibrated_volume_run(tmp_path, monkeypatch):
+    """StarDist's 3D volume as 4 quadrants: 2 train (their masks calibrate), tested on val
+    and test, every stage planned in 3D."""
+    check = _second_check(monkeypatch)
+    check.write_data(tmp_path, "stardist3d")
+    config = check.config(steps=10, data="stardist3d")
+    ds = config["datasets"]["stardist3d"]
+    assert ds["ndim"] == 3 and ds["calibration"]["masks"] == "train_masks/*.tif"
+    assert len(list((tmp_path / "train_masks").glob("*.tif"))) == 2
+    out = run_snakemake(tmp_path, config, "evaluate", "-n", "--quiet", "rules").stdout
+    assert re.search(r"evaluate_simulation\s+1\n", out) and re.search(r"calibrate_edges\s+1\n", out)
+
+
 def test_batching_bench_prints_its_table():
     import subprocess
     import sys
