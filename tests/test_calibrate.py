@@ -343,3 +343,17 @@ def test_typical_radius_is_that_of_a_typical_nucleus_pixel():
         labels[180:185, 5 + 9 * k : 10 + 9 * k] = 4 + k
     assert _typical_radius(labels) == pytest.approx(20, rel=0.05)
     assert _typical_radius(np.zeros((5, 5), np.int32)) == 0.0
+
+
+def test_a_mask_over_nothing_leaves_the_radial_profile_alone():
+    """A mask drawn where the image shows no nucleus (contrast ~0) must not divide its noise
+    by that contrast into the profile (it read -24 in the centre bin of a dense 3D volume)."""
+    from helpers import discs
+
+    rng = np.random.default_rng(0)
+    nuclei = discs([(16, 16), (16, 48), (48, 16)], 9)
+    image = 0.1 + 0.6 * (nuclei > 0) + rng.normal(0, 0.02, nuclei.shape)
+    masks = np.where(discs([(48, 48)], 9) > 0, 4, nuclei)   # a fourth "nucleus" on background
+    profile = measure_nuclei([image], [masks])["radial_profile"]
+    alone = measure_nuclei([image], [nuclei])["radial_profile"]
+    assert np.allclose(profile, alone, atol=1e-3) and 0.5 < min(profile) <= max(profile) < 1.2

@@ -72,6 +72,9 @@ from workflow_lib.simulate.labels import equivalent_radius
 from workflow_lib.sketch.targets import depth, edge_distance
 
 _PROFILE_BINS = 10
+#: An object shows in the radial profile when its peak rises at least this share of the
+#: median object's above the background.
+_MIN_PROFILE_CONTRAST = 0.1
 _EDGE_REACH = 6.0
 _EDGE_BIN = 0.5
 #: Rise of a Gaussian-blurred step from 20 % to 80 %, in sigmas (2 x 0.8416).
@@ -305,7 +308,12 @@ def _edge_sigma(image: np.ndarray, labels: np.ndarray, bg: float) -> float | Non
 
 
 def _radial_profile(image: np.ndarray, labels: np.ndarray, bg: float) -> np.ndarray:
-    """Mean of (intensity - bg) / (object's peak - bg) per relative-depth bin (rim -> centre)."""
+    """Mean of (intensity - bg) / (object's peak - bg) per relative-depth bin (rim -> centre).
+
+    Objects whose peak rises less than a tenth as far above ``bg`` as the median object's
+    are left out: a mask drawn where the image shows (almost) nothing would divide its noise
+    by its (near-)zero contrast and swamp every bin (-50 in the centre bin of a dense 3D
+    volume's masks)."""
     top = int(labels.max())
     d = depth(labels)
     peak = np.zeros(top + 1)
@@ -314,8 +322,12 @@ def _radial_profile(image: np.ndarray, labels: np.ndarray, bg: float) -> np.ndar
     smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), 1.0)
     brightest = np.zeros(top + 1)
     brightest[1:] = ndimage.maximum(smooth, labels, np.arange(1, top + 1))
-    scale = np.maximum(brightest - bg, 1e-6)[labels]
-    cell = labels > 0
+    contrast = brightest - bg
+    typical = float(np.median(contrast[1:])) if top else 0.0
+    shown = contrast > _MIN_PROFILE_CONTRAST * max(typical, 0.0)
+    shown[0] = False
+    scale = np.maximum(contrast, 1e-6)[labels]
+    cell = shown[labels]
     bins = np.minimum((rel_depth[cell] * _PROFILE_BINS).astype(int), _PROFILE_BINS - 1)
     values = ((image - bg) / scale)[cell]
     count = np.bincount(bins, minlength=_PROFILE_BINS)
